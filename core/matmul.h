@@ -1,0 +1,53 @@
+/* core/matmul.h — dot products, matrix-vector and matrix-matrix products over quantized weights.
+ *
+ * The hot path of the backbone and the ViT. Weights W have ne = [n_in, n_out] (row o is n_in values of the
+ * weight type, contiguous); activations are f32.
+ *
+ *   loom_matvec:  y[o]      = sum_i W[o][i] * x[i]           y [n_out], x [n_in]
+ *   loom_matmul:  Y[t][o]   = sum_i W[o][i] * X[t][i]        Y [n_tok, n_out], X [n_tok, n_in]
+ *
+ * How the activations are read depends on the weight type ("vec_dot type", as in ggml):
+ *   F32, F16, BF16 weights      -> f32 activations (exact products, f32 accumulation)
+ *   Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 -> activations quantized to Q8_0 blocks, integer dot products per block
+ *   Q4_K, Q5_K, Q6_K             -> activations quantized to Q8_K blocks, integer dot products per block
+ * Each kernel has a scalar reference (`_ref`) and AVX2 / AVX-512 (VNNI where present) versions; the fastest
+ * one the CPU supports is chosen at run time (loom_cpu_features). Results of SIMD and scalar kernels agree to
+ * float rounding of the per-block scale sums.
+ */
+#ifndef LOOM_CORE_MATMUL_H
+#define LOOM_CORE_MATMUL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/tensor.h"
+#include "core/threadpool.h"
+
+typedef enum loom_isa { LOOM_ISA_SCALAR = 0, LOOM_ISA_AVX2 = 1, LOOM_ISA_AVX512 = 2 } loom_isa;
+
+typedef struct loom_cpu_features {
+    int avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512vnni, avx512bf16, avxvnni;
+} loom_cpu_features;
+
+const loom_cpu_features *loom_cpu_features_get(void);
+loom_isa    loom_isa_best(void);              /* highest ISA the kernels can use here */
+void        loom_isa_force(loom_isa isa);     /* tests/bench: pin the dispatch (clamped to what the CPU has) */
+const char *loom_isa_name(loom_isa isa);
+
+/* Activation format for weights of type wt, and its size for n values. */
+loom_dtype loom_vec_dot_type(loom_dtype wt);
+size_t     loom_act_row_size(loom_dtype wt, int64_t n);
+/* Convert n f32 values into the activation format of wt (a plain copy for float weights). */
+void       loom_act_quantize(loom_dtype wt, const float *x, void *xq, int64_t n);
+
+/* One row: dot(W row, activation) where xq came from loom_act_quantize(wt, ...). */
+float loom_vec_dot(loom_dtype wt, int64_t n, const void *w_row, const void *xq);
+float loom_vec_dot_isa(loom_isa isa, loom_dtype wt, int64_t n, const void *w_row, const void *xq);
+
+/* Threaded products; pool may be NULL (single thread). Scratch for the quantized activations is allocated
+ * internally (grown once, reused). Returns 0, or -1 for an unsupported weight type or allocation failure. */
+int loom_matvec(loom_pool *pool, float *y, const void *W, loom_dtype wt, int64_t n_in, int64_t n_out, const float *x);
+int loom_matmul(loom_pool *pool, float *Y, const void *W, loom_dtype wt, int64_t n_in, int64_t n_out, const float *X,
+                int64_t n_tok);
+
+#endif
