@@ -1,0 +1,335 @@
+/* tests/vision/test_vit.c — the Llama 4 vision encoder against Meta's reference (../shared/testdata/llama4-tiny).
+ *
+ * Fed Meta's own preprocessed tiles, the projected embeddings of every test image must match within
+ * max|Δ| <= 1e-4 · max|ref| (f32), and so must img2's intermediates (ViT output after LN_post, pixel shuffle,
+ * adapter). Also: batching and threading do not change results, the AVX2 attention agrees with the scalar
+ * reference and with a double-precision one, and broken mmproj files (wrong projector type, missing tensor,
+ * wrong shape) fail with messages naming what is wrong.
+ */
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/gguf.h"
+#include "core/threadpool.h"
+#include "tests/testutil.h"
+#include "vision/vit.h"
+#include "vision/vit_int.h"
+
+#define MMPROJ "testdata/llama4-tiny/models/mmproj-tiny-llama4.gguf"
+
+static const struct {
+    const char *name;
+    int         n_tiles;
+} images[] = {
+    {"img1_200x300", 1}, {"img2_336x336_gray", 1}, {"img3_480x640", 5}, {"img4_337x336_rgba", 3}, {"img5_1000x700", 10},
+};
+
+static float *read_f32(const char *rel, size_t expect_floats) {
+    char path[512];
+    LOOM_SHARED_PATH(path, rel);
+    size_t size = 0;
+    float *buf = loom_test_read_file(path, &size);
+    cr_assert_not_null(buf, "cannot read %s", path);
+    cr_assert_eq(size, expect_floats * sizeof(float), "%s: %zu bytes, expected %zu", rel, size, expect_floats * 4);
+    return buf;
+}
+
+static loom_vit *open_vit(int max_batch_tiles) {
+    char path[512];
+    LOOM_SHARED_PATH(path, MMPROJ);
+    loom_vit *vit = NULL;
+    loom_err err = {0};
+    loom_vit_params p = {.max_batch_tiles = max_batch_tiles};
+    loom_status st = loom_vit_open(&vit, path, &p, &err);
+    cr_assert_eq(st, LOOM_OK, "mmproj: %s", err.msg);
+    return vit;
+}
+
+static float compare(const float *got, const float *ref, size_t n, float rel_tol, const char *what) {
+    float max_ref = 0, max_diff = 0;
+    size_t worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        max_ref = fmaxf(max_ref, fabsf(ref[i]));
+        float dlt = fabsf(got[i] - ref[i]);
+        if (!(dlt <= max_diff)) { /* also catches NaN */
+            max_diff = dlt;
+            worst = i;
+        }
+    }
+    cr_log_info("%s: max|Δ| = %.3g, max|ref| = %.3g, ratio %.3g", what, max_diff, max_ref, max_diff / max_ref);
+    cr_expect(max_ref > 0, "%s: reference is all zeros", what);
+    cr_expect(max_diff <= rel_tol * max_ref, "%s: max|Δ| %g > %g * %g (element %zu: %g vs %g)", what, max_diff,
+              rel_tol, max_ref, worst, got[worst], ref[worst]);
+    return max_diff;
+}
+
+/* ==== hyper-parameters ==== */
+
+Test(vit, hparams_of_tiny_model) {
+    int64_t live = loom_alloc_live_bytes();
+    loom_vit *vit = open_vit(0);
+    const loom_vit_hparams *hp = loom_vit_get_hparams(vit);
+    cr_expect_eq(hp->image_size, 336);
+    cr_expect_eq(hp->patch_size, 14);
+    cr_expect_eq(hp->n_side, 24);
+    cr_expect_eq(hp->n_patch, 576);
+    cr_expect_eq(hp->n_tok, 577);
+    cr_expect_eq(hp->d_vis, 64);
+    cr_expect_eq(hp->d_ff, 256);
+    cr_expect_eq(hp->n_layer, 2);
+    cr_expect_eq(hp->n_head, 4);
+    cr_expect_eq(hp->d_head, 16);
+    cr_expect_eq(hp->scale_factor, 2);
+    cr_expect_eq(hp->n_tok_out, 144);
+    cr_expect_eq(hp->d_shuffle, 256);
+    cr_expect_eq(hp->d_adapter, 96);
+    cr_expect_eq(hp->d_proj, 128);
+    cr_expect_float_eq(hp->eps, 1e-5f, 1e-9f);
+    loom_vit_close(vit);
+    loom_vit_close(NULL);
+    cr_expect_eq(loom_alloc_live_bytes(), live, "leak: %lld bytes", (long long)(loom_alloc_live_bytes() - live));
+}
+
+/* ==== embeddings of every reference image ==== */
+
+static void check_image(int idx) {
+    loom_vit *vit = open_vit(0);
+    const loom_vit_hparams *hp = loom_vit_get_hparams(vit);
+    int T = images[idx].n_tiles;
+    char rel[256];
+    snprintf(rel, sizeof rel, "testdata/llama4-tiny/vision/%s.tiles.f32", images[idx].name);
+    float *tiles = read_f32(rel, (size_t)T * 3 * 336 * 336);
+    snprintf(rel, sizeof rel, "testdata/llama4-tiny/vision/%s.embd.f32", images[idx].name);
+    size_t n_out = (size_t)T * 144 * 128;
+    float *ref = read_f32(rel, n_out);
+    float *got = loom_malloc(n_out * sizeof(float));
+    loom_pool *pool = NULL;
+    loom_err err = {0};
+    cr_assert_eq(loom_pool_new(&pool, 2, &err), LOOM_OK, "%s", err.msg);
+    cr_assert_eq(loom_vit_encode(vit, pool, got, tiles, T, &err), LOOM_OK, "%s", err.msg);
+    cr_assert_eq((size_t)T * hp->n_tok_out * hp->d_proj, n_out);
+    compare(got, ref, n_out, 1e-4f, images[idx].name);
+    loom_pool_free(pool);
+    loom_free(got);
+    loom_free(ref);
+    loom_free(tiles);
+    loom_vit_close(vit);
+}
+
+Test(vit, embd_img1) { check_image(0); }
+Test(vit, embd_img2) { check_image(1); }
+Test(vit, embd_img3) { check_image(2); }
+Test(vit, embd_img4) { check_image(3); }
+Test(vit, embd_img5) { check_image(4); }
+
+/* ==== intermediates of img2 ==== */
+
+Test(vit, intermediates_img2) {
+    loom_vit *vit = open_vit(0);
+    float *tiles = read_f32("testdata/llama4-tiny/vision/img2_336x336_gray.tiles.f32", 3 * 336 * 336);
+    float *ref_vit = read_f32("testdata/llama4-tiny/vision/img2_336x336_gray.vit_out.f32", 576 * 64);
+    float *ref_ps = read_f32("testdata/llama4-tiny/vision/img2_336x336_gray.pixel_shuffle.f32", 144 * 256);
+    float *ref_ad = read_f32("testdata/llama4-tiny/vision/img2_336x336_gray.adapter.f32", 144 * 96);
+    loom_vit_taps taps = {
+        .vit_out = loom_malloc(576 * 64 * sizeof(float)),
+        .shuffle = loom_malloc(144 * 256 * sizeof(float)),
+        .adapter = loom_malloc(144 * 96 * sizeof(float)),
+    };
+    loom_err err = {0};
+    /* taps only (out == NULL) is allowed */
+    cr_assert_eq(loom_vit_encode_ex(vit, NULL, NULL, tiles, 1, &taps, &err), LOOM_OK, "%s", err.msg);
+    compare(taps.vit_out, ref_vit, 576 * 64, 1e-4f, "img2 vit_out");
+    compare(taps.shuffle, ref_ps, 144 * 256, 1e-4f, "img2 pixel_shuffle");
+    compare(taps.adapter, ref_ad, 144 * 96, 1e-4f, "img2 adapter");
+    /* the shuffle is a pure permutation of vit_out: check the exact index map, not just closeness */
+    for (int R = 0; R < 12; R++)
+        for (int Q = 0; Q < 12; Q++)
+            for (int k = 0; k < 4; k++)
+                cr_assert_eq(memcmp(taps.shuffle + (R * 12 + Q) * 256 + k * 64,
+                                    taps.vit_out + ((2 * R + k / 2) * 24 + 2 * Q + k % 2) * 64, 64 * sizeof(float)),
+                             0, "shuffle token (%d, %d) block %d", R, Q, k);
+    loom_free(taps.vit_out);
+    loom_free(taps.shuffle);
+    loom_free(taps.adapter);
+    loom_free(ref_vit);
+    loom_free(ref_ps);
+    loom_free(ref_ad);
+    loom_free(tiles);
+    loom_vit_close(vit);
+}
+
+/* ==== batching and threading ==== */
+
+/* img3 (5 tiles): one thread, whole batch vs 2 threads in batches of 2 tiles — rows are independent, so the
+ * results may only differ by the matmul's blocking (not at all for the reference kernels). */
+Test(vit, batches_and_threads_agree) {
+    float *tiles = read_f32("testdata/llama4-tiny/vision/img3_480x640.tiles.f32", 5 * 3 * 336 * 336);
+    size_t n_out = 5 * 144 * 128;
+    float *a = loom_malloc(n_out * sizeof(float)), *b = loom_malloc(n_out * sizeof(float));
+    loom_err err = {0};
+    loom_vit *v1 = open_vit(0), *v2 = open_vit(2);
+    loom_pool *pool = NULL;
+    cr_assert_eq(loom_pool_new(&pool, 2, &err), LOOM_OK, "%s", err.msg);
+    cr_assert_eq(loom_vit_encode(v1, NULL, a, tiles, 5, &err), LOOM_OK, "%s", err.msg);
+    cr_assert_eq(loom_vit_encode(v2, pool, b, tiles, 5, &err), LOOM_OK, "%s", err.msg);
+    compare(b, a, n_out, 1e-6f, "batch of 2 + 2 threads vs batch of 5, 1 thread");
+    /* tile 4 (the thumbnail) alone gives the last 144 rows */
+    cr_assert_eq(loom_vit_encode(v1, NULL, b, tiles + 4 * 3 * 336 * 336, 1, &err), LOOM_OK, "%s", err.msg);
+    compare(b, a + 4 * 144 * 128, 144 * 128, 1e-6f, "thumbnail alone vs in the batch");
+    loom_pool_free(pool);
+    loom_vit_close(v1);
+    loom_vit_close(v2);
+    loom_free(a);
+    loom_free(b);
+    loom_free(tiles);
+}
+
+Test(vit, bad_arguments) {
+    loom_vit *vit = open_vit(0);
+    float tile[4] = {0}, out[4];
+    loom_err err = {0};
+    cr_expect_eq(loom_vit_encode(vit, NULL, out, tile, 0, &err), LOOM_ERR_INVALID);
+    cr_expect_eq(loom_vit_encode(vit, NULL, NULL, tile, 1, &err), LOOM_ERR_INVALID);
+    cr_expect_eq(loom_vit_encode(vit, NULL, out, NULL, 1, &err), LOOM_ERR_INVALID);
+    loom_vit_close(vit);
+}
+
+/* ==== attention kernel ==== */
+
+/* Scalar and AVX2 builds against a double-precision reference, on sizes that exercise the query-block tail
+ * (n % 4 != 0) and head widths that are not multiples of 8. */
+Test(vit, attention_kernel) {
+    static const int ns[] = {1, 5, 37, 130};
+    static const int dhs[] = {4, 12, 16, 88};
+    uint64_t seed = 12345;
+    for (size_t a = 0; a < sizeof ns / sizeof *ns; a++)
+        for (size_t b = 0; b < sizeof dhs / sizeof *dhs; b++) {
+            int n = ns[a], dh = dhs[b], ldo = dh + 3;
+            float *Q = loom_malloc(sizeof(float) * n * dh), *K = loom_malloc(sizeof(float) * n * dh);
+            float *V = loom_malloc(sizeof(float) * n * dh), *S = loom_malloc(sizeof(float) * VIT_ATTN_QB * n);
+            float *O1 = loom_calloc((size_t)n * ldo, sizeof(float)), *O2 = loom_calloc((size_t)n * ldo, sizeof(float));
+            for (int i = 0; i < n * dh; i++) {
+                Q[i] = loom_test_rand_normal(&seed);
+                K[i] = loom_test_rand_normal(&seed);
+                V[i] = loom_test_rand_normal(&seed);
+            }
+            float scale = 1.0f / sqrtf((float)dh);
+            vit_attn_head_ref(O1, ldo, Q, K, V, n, dh, scale, S);
+            if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+                vit_attn_head_avx2(O2, ldo, Q, K, V, n, dh, scale, S);
+            else
+                vit_attn_head(O2, ldo, Q, K, V, n, dh, scale, S);
+            double *p = loom_malloc(sizeof(double) * n);
+            for (int i = 0; i < n; i++) {
+                double mx = -INFINITY, sum = 0;
+                for (int j = 0; j < n; j++) {
+                    double s = 0;
+                    for (int e = 0; e < dh; e++) s += (double)Q[i * dh + e] * K[j * dh + e];
+                    p[j] = s * scale;
+                    mx = fmax(mx, p[j]);
+                }
+                for (int j = 0; j < n; j++) sum += (p[j] = exp(p[j] - mx));
+                for (int e = 0; e < dh; e++) {
+                    double o = 0;
+                    for (int j = 0; j < n; j++) o += p[j] / sum * V[j * dh + e];
+                    cr_assert(fabs(O1[i * ldo + e] - o) < 1e-5, "ref n=%d dh=%d [%d][%d]: %g vs %g", n, dh, i, e,
+                              O1[i * ldo + e], o);
+                    cr_assert(fabs(O2[i * ldo + e] - o) < 1e-5, "simd n=%d dh=%d [%d][%d]: %g vs %g", n, dh, i, e,
+                              O2[i * ldo + e], o);
+                }
+                /* the padding between output rows is never written */
+                for (int e = dh; e < ldo; e++) cr_assert(O1[i * ldo + e] == 0 && O2[i * ldo + e] == 0);
+            }
+            loom_free(p);
+            loom_free(Q);
+            loom_free(K);
+            loom_free(V);
+            loom_free(S);
+            loom_free(O1);
+            loom_free(O2);
+        }
+}
+
+/* ==== hostile mmproj files ==== */
+
+typedef enum edit_kind { EDIT_PROJECTOR, EDIT_DROP, EDIT_SHAPE, EDIT_HEADS } edit_kind;
+
+/* Rewrites the tiny mmproj with one defect and returns the status of opening it (message in *err). */
+static loom_status open_edited(edit_kind kind, const char *target, loom_err *err) {
+    char src[512];
+    LOOM_SHARED_PATH(src, MMPROJ);
+    loom_gguf *g = NULL;
+    loom_err e2 = {0};
+    cr_assert_eq(loom_gguf_open(&g, src, NULL, &e2), LOOM_OK, "%s", e2.msg);
+    loom_gguf_writer *w = NULL;
+    cr_assert_eq(loom_gguf_writer_new(&w, &e2), LOOM_OK, "%s", e2.msg);
+    cr_assert_eq(loom_gguf_writer_copy_kv(w, g, &e2), LOOM_OK, "%s", e2.msg);
+    if (kind == EDIT_PROJECTOR) cr_assert_eq(loom_gguf_writer_set_str(w, "clip.projector_type", target), LOOM_OK);
+    if (kind == EDIT_HEADS) cr_assert_eq(loom_gguf_writer_set_u32(w, "clip.vision.attention.head_count", 3), LOOM_OK);
+    for (int64_t i = 0; i < loom_gguf_n_tensors(g); i++) {
+        const loom_gguf_tensor *t = loom_gguf_tensor_at(g, i);
+        bool hit = target && strcmp(t->name, target) == 0;
+        if (kind == EDIT_DROP && hit) continue;
+        int64_t ne[LOOM_MAX_DIMS];
+        memcpy(ne, t->ne, sizeof ne);
+        int n_dims = t->n_dims;
+        if (kind == EDIT_SHAPE && hit) { /* same bytes, transposed shape */
+            int64_t tmp = ne[0];
+            ne[0] = ne[1];
+            ne[1] = tmp;
+            if (n_dims < 2) n_dims = 2;
+        }
+        cr_assert_eq(loom_gguf_writer_add_tensor(w, t->name, t->type, n_dims, ne, t->data, &e2), LOOM_OK, "%s",
+                     e2.msg);
+    }
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/loom_test_vit_%d.gguf", (int)getpid());
+    cr_assert_eq(loom_gguf_writer_write(w, path, &e2), LOOM_OK, "%s", e2.msg);
+    loom_gguf_writer_free(w);
+    loom_gguf_close(g);
+    loom_vit *vit = NULL;
+    loom_status st = loom_vit_open(&vit, path, NULL, err);
+    unlink(path);
+    if (st == LOOM_OK) loom_vit_close(vit);
+    else cr_expect_null(vit);
+    cr_log_info("edit %d (%s): %s", (int)kind, target ? target : "-", err->msg);
+    return st;
+}
+
+Test(vit, hostile_projector_type) {
+    loom_err err = {0};
+    cr_expect_eq(open_edited(EDIT_PROJECTOR, "gemma3", &err), LOOM_ERR_UNSUPPORTED);
+    cr_expect(strstr(err.msg, "gemma3") && strstr(err.msg, "llama4"), "message: %s", err.msg);
+}
+
+Test(vit, hostile_missing_tensor) {
+    int64_t live = loom_alloc_live_bytes();
+    static const char *names[] = {"v.blk.1.ffn_down.bias", "mm.model.fc.weight", "v.patch_embd.weight",
+                                  "v.position_embd.weight"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        loom_err err = {0};
+        cr_expect_eq(open_edited(EDIT_DROP, names[i], &err), LOOM_ERR_FORMAT, "%s", names[i]);
+        cr_expect(strstr(err.msg, names[i]) && strstr(err.msg, "missing"), "message: %s", err.msg);
+    }
+    cr_expect_eq(loom_alloc_live_bytes(), live, "leak on the error path: %lld bytes",
+                 (long long)(loom_alloc_live_bytes() - live));
+}
+
+Test(vit, hostile_wrong_shape) {
+    static const char *names[] = {"v.blk.0.ffn_up.weight", "mm.model.fc.weight", "v.position_embd.weight",
+                                  "v.patch_embd.weight"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        loom_err err = {0};
+        loom_status st = open_edited(EDIT_SHAPE, names[i], &err);
+        cr_expect_eq(st, LOOM_ERR_FORMAT, "%s: %s", names[i], err.msg);
+        cr_expect(strstr(err.msg, names[i]) != NULL, "message: %s", err.msg);
+    }
+}
+
+Test(vit, hostile_hparams) {
+    loom_err err = {0};
+    cr_expect_eq(open_edited(EDIT_HEADS, NULL, &err), LOOM_ERR_FORMAT);
+    cr_expect(strstr(err.msg, "head_count") != NULL, "message: %s", err.msg);
+}

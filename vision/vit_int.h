@@ -1,0 +1,57 @@
+/* vision/vit_int.h — private layout of the vision encoder (weights bound to mmproj tensors). */
+#ifndef LOOM_VISION_VIT_INT_H
+#define LOOM_VISION_VIT_INT_H
+
+#include <stddef.h>
+
+#include "core/gguf.h"
+#include "vision/vit.h"
+
+/* A linear layer's weight: a view into the GGUF mapping, ne = [n_in, n_out], any type loom_matmul takes. */
+typedef struct vit_weight {
+    const void *data;
+    loom_dtype  type;
+    int64_t     n_in, n_out;
+} vit_weight;
+
+typedef struct vit_layer {
+    const float *ln1_w, *ln1_b;  /* [d_vis] */
+    vit_weight   wq, wk, wv, wo; /* [d_vis -> d_vis] */
+    const float *bq, *bk, *bv, *bo;
+    const float *ln2_w, *ln2_b;  /* [d_vis] */
+    vit_weight   ffn_up;         /* [d_vis -> d_ff] */
+    const float *ffn_up_b;       /* [d_ff] */
+    vit_weight   ffn_down;       /* [d_ff -> d_vis] */
+    const float *ffn_down_b;     /* [d_vis] */
+} vit_layer;
+
+struct loom_vit {
+    loom_gguf       *gguf;
+    loom_vit_hparams hp;
+    int              max_batch_tiles;
+    vit_weight       patch;      /* [3 * patch^2 -> d_vis], input order (c, ky, kx); no bias */
+    const float     *class_embd; /* [d_vis] */
+    const float     *pos_embd;   /* [n_tok, d_vis], row n_patch is CLS */
+    const float     *pre_ln_w, *pre_ln_b, *post_ln_w, *post_ln_b; /* [d_vis] */
+    vit_layer       *layers;     /* [n_layer] */
+    vit_weight       adapter1;   /* [d_shuffle -> d_adapter], no bias */
+    vit_weight       adapter2;   /* [d_adapter -> d_adapter], no bias */
+    vit_weight       proj;       /* [d_adapter -> d_proj], no bias */
+    float           *rope_cs;    /* [n_tok, d_head/2, 2] cos/sin per token and pair; CLS row is (1, 0) */
+    float           *f32_copies; /* f32 copies of vectors stored as F16/BF16 */
+};
+
+/* ==== attention kernel (vit_attn.c) ==== */
+
+#define VIT_ATTN_QB 4 /* queries per block: each key/value row is loaded once per block */
+
+/* O[i] = softmax_j(scale * Q[i]·K[j]) V[j], i, j < n. Q, K, V [n, dh] f32 contiguous; O row i at O + i*ldo;
+ * S scratch [VIT_ATTN_QB, n] f32. Dispatches to the AVX2 build when the CPU (and loom_isa_best) allow it. */
+void vit_attn_head(float *O, int64_t ldo, const float *Q, const float *K, const float *V, int64_t n, int dh,
+                   float scale, float *S);
+void vit_attn_head_ref(float *O, int64_t ldo, const float *Q, const float *K, const float *V, int64_t n, int dh,
+                       float scale, float *S);
+void vit_attn_head_avx2(float *O, int64_t ldo, const float *Q, const float *K, const float *V, int64_t n, int dh,
+                        float scale, float *S);
+
+#endif
