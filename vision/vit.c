@@ -15,7 +15,8 @@
  *
  * The linear layers run over all rows of the batch at once through loom_matmul (weights of any supported type,
  * f32 activations and accumulation). Attention runs over (tile, head) pairs in parallel; row-wise ops are split
- * over rows. GELU is the exact erf form everywhere (llama.cpp's tanh approximation differs by ~1e-4).
+ * over rows. GELU is the erf form everywhere (llama.cpp's tanh approximation differs by ~1e-4), computed with a
+ * branch-free erf accurate to ~2e-7 (vit_simd.c).
  *
  * Scratch is one allocation per call, carved into four buffers whose roles rotate through the pipeline:
  *   x    [N, d_vis]                 residual stream
@@ -114,13 +115,7 @@ static void residual_range(void *vctx, int64_t r0, int64_t r1, int ith) {
 /* dst = GELU(dst + bias) (bias may be NULL). */
 static void gelu_range(void *vctx, int64_t r0, int64_t r1, int ith) {
     const step_ctx *c = vctx;
-    for (int64_t r = r0; r < r1; r++) {
-        float *x = c->dst + r * c->width;
-        if (c->bias)
-            for (int64_t i = 0; i < c->width; i++) x[i] = loom_gelu_erf(x[i] + c->bias[i]);
-        else
-            for (int64_t i = 0; i < c->width; i++) x[i] = loom_gelu_erf(x[i]);
-    }
+    for (int64_t r = r0; r < r1; r++) vit_gelu_row(c->dst + r * c->width, c->bias, c->width);
 }
 
 static void rows(loom_pool *pool, int64_t n, loom_pool_range_fn fn, step_ctx *c) { loom_pool_for(pool, n, fn, c); }

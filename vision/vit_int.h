@@ -41,7 +41,7 @@ struct loom_vit {
     float           *f32_copies; /* f32 copies of vectors stored as F16/BF16 */
 };
 
-/* ==== attention kernel (vit_attn.c) ==== */
+/* ==== kernels (vit_simd.c, AVX2 build in vit_simd_avx2.c) ==== */
 
 #define VIT_ATTN_QB 4 /* queries per block: each key/value row is loaded once per block */
 
@@ -53,5 +53,10 @@ void vit_attn_head_ref(float *O, int64_t ldo, const float *Q, const float *K, co
                        float scale, float *S);
 void vit_attn_head_avx2(float *O, int64_t ldo, const float *Q, const float *K, const float *V, int64_t n, int dh,
                         float scale, float *S);
+
+/* x[i] = GELU(x[i] + bias[i]) (bias may be NULL), erf form to ~2e-7 absolute on erf (see vit_simd.c). */
+void vit_gelu_row(float *x, const float *bias, int64_t n);
+void vit_gelu_row_ref(float *x, const float *bias, int64_t n);
+void vit_gelu_row_avx2(float *x, const float *bias, int64_t n);
 
 #endif

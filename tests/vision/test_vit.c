@@ -12,6 +12,7 @@
 
 #include "core/alloc.h"
 #include "core/gguf.h"
+#include "core/ops.h"
 #include "core/threadpool.h"
 #include "tests/testutil.h"
 #include "vision/vit.h"
@@ -250,6 +251,52 @@ Test(vit, attention_kernel) {
             loom_free(O1);
             loom_free(O2);
         }
+}
+
+/* The branch-free GELU (scalar and AVX2 builds) against libm's erff, over [-12, 12] and odd row lengths. */
+Test(vit, gelu_matches_erf) {
+    enum { N = 48001 };
+    float *x = loom_malloc(sizeof(float) * N), *b = loom_malloc(sizeof(float) * N);
+    float *y1 = loom_malloc(sizeof(float) * N), *y2 = loom_malloc(sizeof(float) * N);
+    for (int i = 0; i < N; i++) {
+        x[i] = -12.0f + 24.0f * (float)i / (float)(N - 1);
+        b[i] = (i % 7) * 0.01f - 0.03f;
+    }
+    double worst1 = 0, worst2 = 0;
+    for (int with_bias = 0; with_bias < 2; with_bias++) {
+        memcpy(y1, x, sizeof(float) * N);
+        memcpy(y2, x, sizeof(float) * N);
+        const float *bias = with_bias ? b : NULL;
+        vit_gelu_row_ref(y1, bias, N);
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+            vit_gelu_row_avx2(y2, bias, N);
+        else
+            vit_gelu_row(y2, bias, N);
+        for (int i = 0; i < N; i++) {
+            float v = x[i] + (bias ? bias[i] : 0.0f);
+            double want = 0.5 * (double)v * (1.0 + erf((double)v / sqrt(2.0)));
+            double tol = 4e-7 * fmax(1.0, fabs(v));
+            worst1 = fmax(worst1, fabs(y1[i] - want) / fmax(1.0, fabs(v)));
+            worst2 = fmax(worst2, fabs(y2[i] - want) / fmax(1.0, fabs(v)));
+            cr_assert(fabs(y1[i] - want) <= tol, "ref gelu(%g) = %.9g, want %.9g", v, y1[i], want);
+            cr_assert(fabs(y2[i] - want) <= tol, "simd gelu(%g) = %.9g, want %.9g", v, y2[i], want);
+            float lib = loom_gelu_erf(v);
+            cr_assert(fabsf(y1[i] - lib) <= 1e-6f * fmaxf(1.0f, fabsf(v)), "vs loom_gelu_erf at %g", v);
+        }
+    }
+    cr_log_info("gelu: max |err| / max(1, |x|): scalar %.3g, simd %.3g", worst1, worst2);
+    /* odd lengths exercise the vector tail */
+    for (int n = 1; n < 20; n++) {
+        memcpy(y1, x + 20000, sizeof(float) * n);
+        memcpy(y2, x + 20000, sizeof(float) * n);
+        vit_gelu_row_ref(y1, NULL, n);
+        vit_gelu_row(y2, NULL, n);
+        for (int i = 0; i < n; i++) cr_assert(fabsf(y1[i] - y2[i]) <= 1e-6f, "n=%d i=%d", n, i);
+    }
+    loom_free(x);
+    loom_free(b);
+    loom_free(y1);
+    loom_free(y2);
 }
 
 /* ==== hostile mmproj files ==== */
