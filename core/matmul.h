@@ -33,6 +33,7 @@ const loom_cpu_features *loom_cpu_features_get(void);
 loom_isa    loom_isa_best(void);              /* highest ISA the kernels can use here */
 void        loom_isa_force(loom_isa isa);     /* tests/bench: pin the dispatch (clamped to what the CPU has) */
 const char *loom_isa_name(loom_isa isa);
+loom_isa    loom_isa_active(void);            /* what loom_vec_dot/matvec/matmul dispatch to now (best or forced) */
 
 /* Activation format for weights of type wt, and its size for n values. */
 loom_dtype loom_vec_dot_type(loom_dtype wt);
@@ -49,5 +50,9 @@ float loom_vec_dot_isa(loom_isa isa, loom_dtype wt, int64_t n, const void *w_row
 int loom_matvec(loom_pool *pool, float *y, const void *W, loom_dtype wt, int64_t n_in, int64_t n_out, const float *x);
 int loom_matmul(loom_pool *pool, float *Y, const void *W, loom_dtype wt, int64_t n_in, int64_t n_out, const float *X,
                 int64_t n_tok);
+
+/* Frees the calling thread's activation scratch (it is otherwise kept for reuse and freed at thread exit);
+ * for leak checks and for long-lived threads that are done multiplying. */
+void loom_matmul_scratch_release(void);
 
 #endif

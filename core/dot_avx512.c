@@ -1,0 +1,358 @@
+/* core/dot_avx512.c — AVX-512 + VNNI kernels (compiled with -mavx512f/bw/vl/dq/vnni; run only when
+ * loom_isa_best() says so).
+ *
+ * Layout of the work:
+ *   - float weights: 16 lanes x 4 accumulators, a masked tail, f32 FMA.
+ *   - 32-element block types: one block per 256-bit register, vpdpbusd (u8 x s8 -> s32) on 256-bit lanes
+ *     (AVX512VL), two float accumulators alternating by block parity. Signed weights (Q8_0, Q4_0, Q5_0) use
+ *     |w| x sign(w)·a; offset weights (Q4_1, Q5_1) dot the unsigned q and add m * sum(a).
+ *   - K-quants: 64 elements per 512-bit register; integer accumulation over the super-block (scales applied
+ *     with vpmulld), one FMA per super-block.
+ * Every kernel is written once for nt tokens (always inlined with nt = 1 or 4), so the four-token version
+ * used by matmul does exactly the single-token operations per token and gives bit-identical results.
+ */
+#include <immintrin.h>
+
+#include "core/matmul_int.h"
+
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+INLINE float hsum512(__m512 v) {
+    return hsum256(_mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)));
+}
+
+INLINE const void *xrow(const void *xq, size_t stride, int t) { return (const char *)xq + (size_t)t * stride; }
+
+/* ==== float weights ==== */
+
+enum { FW_F32, FW_F16, FW_BF16 };
+
+INLINE __m512 fload(int kind, const void *w, int64_t i) {
+    if (kind == FW_F32) return _mm512_loadu_ps((const float *)w + i);
+    __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)w + i));
+    if (kind == FW_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+INLINE __m512 fload_mask(int kind, const void *w, int64_t i, __mmask16 m) {
+    if (kind == FW_F32) return _mm512_maskz_loadu_ps(m, (const float *)w + i);
+    __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)w + i);
+    if (kind == FW_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+INLINE void fdot(int kind, int nt, int64_t n, const void *w, const void *xq, size_t stride, float *out) {
+    __m512 acc[4][4];
+    const float *x[4];
+    for (int t = 0; t < nt; t++) {
+        x[t] = xrow(xq, stride, t);
+        for (int j = 0; j < 4; j++) acc[t][j] = _mm512_setzero_ps();
+    }
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        __m512 wv[4];
+        for (int j = 0; j < 4; j++) wv[j] = fload(kind, w, i + 16 * j);
+        for (int t = 0; t < nt; t++)
+            for (int j = 0; j < 4; j++) acc[t][j] = _mm512_fmadd_ps(wv[j], _mm512_loadu_ps(x[t] + i + 16 * j), acc[t][j]);
+    }
+    for (; i + 16 <= n; i += 16) {
+        __m512 wv = fload(kind, w, i);
+        for (int t = 0; t < nt; t++) acc[t][0] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x[t] + i), acc[t][0]);
+    }
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        __m512 wv = fload_mask(kind, w, i, m);
+        for (int t = 0; t < nt; t++) acc[t][0] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x[t] + i), acc[t][0]);
+    }
+    for (int t = 0; t < nt; t++)
+        out[t] = hsum512(_mm512_add_ps(_mm512_add_ps(acc[t][0], acc[t][1]), _mm512_add_ps(acc[t][2], acc[t][3])));
+}
+
+static float dot_f32(int64_t n, const void *w, const void *x) { float r; fdot(FW_F32, 1, n, w, x, 0, &r); return r; }
+static float dot_f16(int64_t n, const void *w, const void *x) { float r; fdot(FW_F16, 1, n, w, x, 0, &r); return r; }
+static float dot_bf16(int64_t n, const void *w, const void *x) { float r; fdot(FW_BF16, 1, n, w, x, 0, &r); return r; }
+static void dot4_f32(int64_t n, const void *w, const void *x, size_t s, float *o) { fdot(FW_F32, 4, n, w, x, s, o); }
+static void dot4_f16(int64_t n, const void *w, const void *x, size_t s, float *o) { fdot(FW_F16, 4, n, w, x, s, o); }
+static void dot4_bf16(int64_t n, const void *w, const void *x, size_t s, float *o) { fdot(FW_BF16, 4, n, w, x, s, o); }
+
+/* ==== 32-element block types x Q8_0 ==== */
+
+enum { B_Q8_0, B_Q4_0, B_Q5_0, B_Q4_1, B_Q5_1 };
+
+INLINE __m256i nibbles32(const uint8_t *qs) { /* [low nibbles of qs[0..15] | high nibbles] = elements 0..31 */
+    __m128i q = _mm_loadu_si128((const __m128i *)qs);
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0F));
+}
+
+INLINE __m256i fifth_bits(const uint8_t *qh) { /* 0x10 in byte i where bit i of the u32 qh is set */
+    uint32_t h;
+    memcpy(&h, qh, 4);
+    return _mm256_maskz_mov_epi8((__mmask32)h, _mm256_set1_epi8(0x10));
+}
+
+/* Weight block b of the row: q (signed for Q8_0/Q4_0/Q5_0, unsigned 0..31 for Q4_1/Q5_1), d, and m. */
+INLINE __m256i blk_load(int kind, const void *w, int64_t b, float *d, float *m) {
+    switch (kind) {
+    case B_Q8_0: {
+        const block_q8_0 *x = (const block_q8_0 *)w + b;
+        *d = _cvtsh_ss(x->d);
+        return _mm256_loadu_si256((const __m256i *)x->qs);
+    }
+    case B_Q4_0: {
+        const block_q4_0 *x = (const block_q4_0 *)w + b;
+        *d = _cvtsh_ss(x->d);
+        return _mm256_sub_epi8(nibbles32(x->qs), _mm256_set1_epi8(8));
+    }
+    case B_Q5_0: {
+        const block_q5_0 *x = (const block_q5_0 *)w + b;
+        *d = _cvtsh_ss(x->d);
+        return _mm256_sub_epi8(_mm256_or_si256(nibbles32(x->qs), fifth_bits(x->qh)), _mm256_set1_epi8(16));
+    }
+    case B_Q4_1: {
+        const block_q4_1 *x = (const block_q4_1 *)w + b;
+        *d = _cvtsh_ss(x->d);
+        *m = _cvtsh_ss(x->m);
+        return nibbles32(x->qs);
+    }
+    default: {
+        const block_q5_1 *x = (const block_q5_1 *)w + b;
+        *d = _cvtsh_ss(x->d);
+        *m = _cvtsh_ss(x->m);
+        return _mm256_or_si256(nibbles32(x->qs), fifth_bits(x->qh));
+    }
+    }
+}
+
+INLINE void blk32_dot(int kind, int nt, int64_t n, const void *w, const void *xq, size_t stride, float *out) {
+    const int      has_min = kind == B_Q4_1 || kind == B_Q5_1;
+    const int64_t  nb = n / QK8_0;
+    const __m256i  ones = _mm256_set1_epi8(1), zero = _mm256_setzero_si256();
+    __m256         acc[4][2];
+    const block_q8_0 *y[4];
+    for (int t = 0; t < nt; t++) {
+        y[t] = xrow(xq, stride, t);
+        acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+    }
+    int64_t b = 0;
+    for (; b < nb; b += 2) {
+#pragma GCC unroll 2
+        for (int u = 0; u < 2; u++) {
+            if (u == 1 && b + 1 >= nb) break;
+            float d = 0, m = 0;
+            __m256i q = blk_load(kind, w, b + u, &d, &m);
+            __m256i qa = has_min ? q : _mm256_abs_epi8(q);
+            for (int t = 0; t < nt; t++) {
+                const block_q8_0 *yb = y[t] + b + u;
+                __m256i a = _mm256_loadu_si256((const __m256i *)yb->qs);
+                float da = _cvtsh_ss(yb->d);
+                __m256i p = _mm256_dpbusd_epi32(zero, qa, has_min ? a : _mm256_sign_epi8(a, q));
+                acc[t][u] = _mm256_fmadd_ps(_mm256_set1_ps(d * da), _mm256_cvtepi32_ps(p), acc[t][u]);
+                if (has_min) {
+                    __m256i s = _mm256_dpbusd_epi32(zero, ones, a);
+                    acc[t][u] = _mm256_fmadd_ps(_mm256_set1_ps(m * da), _mm256_cvtepi32_ps(s), acc[t][u]);
+                }
+            }
+        }
+    }
+    for (int t = 0; t < nt; t++) out[t] = hsum256(_mm256_add_ps(acc[t][0], acc[t][1]));
+}
+
+#define BLK32_FNS(name, kind)                                                                                  \
+    static float dot_##name(int64_t n, const void *w, const void *x) {                                         \
+        float r;                                                                                               \
+        blk32_dot(kind, 1, n, w, x, 0, &r);                                                                    \
+        return r;                                                                                              \
+    }                                                                                                          \
+    static void dot4_##name(int64_t n, const void *w, const void *x, size_t s, float *o) {                     \
+        blk32_dot(kind, 4, n, w, x, s, o);                                                                     \
+    }
+BLK32_FNS(q8_0, B_Q8_0)
+BLK32_FNS(q4_0, B_Q4_0)
+BLK32_FNS(q5_0, B_Q5_0)
+BLK32_FNS(q4_1, B_Q4_1)
+BLK32_FNS(q5_1, B_Q5_1)
+
+/* ==== Q4_K / Q5_K x Q8_K ==== */
+
+INLINE void q45k_dot(int five, int nt, int64_t n, const void *w, const void *xq, size_t stride, float *out) {
+    const int64_t nb = n / QK_K;
+    const size_t  bsz = five ? sizeof(block_q5_k) : sizeof(block_q4_k);
+    /* nibble select: bytes 0..31 keep the low nibble (shift 0), bytes 32..63 the high one (shift 4) */
+    const __m512i shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
+    const __m512i low4 = _mm512_set1_epi8(0x0F), zero = _mm512_setzero_si512();
+    __m512  acc[4];
+    __m256  accm[4];
+    const block_q8_k *y[4];
+    for (int t = 0; t < nt; t++) {
+        y[t] = xrow(xq, stride, t);
+        acc[t] = _mm512_setzero_ps();
+        accm[t] = _mm256_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = (const uint8_t *)w + (size_t)b * bsz;
+        /* both structs start with d, dmin, scales[12]; then (Q5_K) qh[32]; then qs[128] */
+        const block_q4_k *x4 = (const block_q4_k *)blk;
+        const uint8_t *qs = five ? ((const block_q5_k *)blk)->qs : x4->qs;
+        const float dw = _cvtsh_ss(x4->d), dmw = _cvtsh_ss(x4->dmin);
+        uint32_t aux[4];
+        mm_unpack_k4_scales(x4->scales, aux);
+        const __m512i sc32 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)aux)); /* sc[0..7], mn[0..7] */
+        const __m256i mn32 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(aux + 2)));
+        const __m256i mn16 = _mm256_or_si256(mn32, _mm256_slli_epi32(mn32, 16)); /* int16 pairs (mn_j, mn_j) */
+        __m512i qhz = zero;
+        if (five) qhz = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)((const block_q5_k *)blk)->qh));
+        __m512i iacc[4];
+        for (int t = 0; t < nt; t++) iacc[t] = zero;
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) {
+            __m512i qb = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(qs + 32 * c)));
+            __m512i q = _mm512_and_si512(_mm512_srlv_epi16(qb, shift), low4);
+            if (five) {
+                const __m512i sel = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi8((char)(1 << (2 * c)))),
+                                                       _mm256_set1_epi8((char)(1 << (2 * c + 1))), 1);
+                q = _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(qhz, sel), q, _mm512_set1_epi8(16));
+            }
+            const __m512i idx = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(2 * c)),
+                                                   _mm256_set1_epi32(2 * c + 1), 1);
+            const __m512i scv = _mm512_permutexvar_epi32(idx, sc32);
+            for (int t = 0; t < nt; t++) {
+                __m512i p = _mm512_dpbusd_epi32(zero, q, _mm512_loadu_si512(y[t][b].qs + 64 * c));
+                iacc[t] = _mm512_add_epi32(iacc[t], _mm512_mullo_epi32(p, scv));
+            }
+        }
+        for (int t = 0; t < nt; t++) {
+            const float da = y[t][b].d;
+            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(dw * da), _mm512_cvtepi32_ps(iacc[t]), acc[t]);
+            __m256i mins = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[t][b].bsums), mn16);
+            accm[t] = _mm256_fmadd_ps(_mm256_set1_ps(dmw * da), _mm256_cvtepi32_ps(mins), accm[t]);
+        }
+    }
+    for (int t = 0; t < nt; t++) out[t] = hsum512(acc[t]) - hsum256(accm[t]);
+}
+
+static float dot_q4_k(int64_t n, const void *w, const void *x) { float r; q45k_dot(0, 1, n, w, x, 0, &r); return r; }
+static float dot_q5_k(int64_t n, const void *w, const void *x) { float r; q45k_dot(1, 1, n, w, x, 0, &r); return r; }
+static void dot4_q4_k(int64_t n, const void *w, const void *x, size_t s, float *o) { q45k_dot(0, 4, n, w, x, s, o); }
+static void dot4_q5_k(int64_t n, const void *w, const void *x, size_t s, float *o) { q45k_dot(1, 4, n, w, x, s, o); }
+
+/* ==== Q6_K x Q8_K ==== */
+
+INLINE void q6k_dot(int nt, int64_t n, const void *w, const void *xq, size_t stride, float *out) {
+    const int64_t nb = n / QK_K;
+    /* high-2-bit placement (bits 4-5) per 32-byte half: k=0 <<4, k=1 <<2 (elements 0..63); k=2 >>0, k=3 >>2 */
+    const __m512i shl = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(4)), _mm256_set1_epi16(2), 1);
+    const __m512i shr = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    const __m512i m30 = _mm512_set1_epi8(0x30), low4 = _mm512_set1_epi8(0x0F), zero = _mm512_setzero_si512();
+    const __m512i grp = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    __m512  acc[4];
+    const block_q8_k *y[4];
+    for (int t = 0; t < nt; t++) {
+        y[t] = xrow(xq, stride, t);
+        acc[t] = _mm512_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        const block_q6_k *x = (const block_q6_k *)w + b;
+        const float dw = _cvtsh_ss(x->d);
+        const __m512i sc32 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)x->scales));
+        __m512i iacc[4];
+        for (int t = 0; t < nt; t++) {
+            /* the -32 offset: sum_g sc_g * 32 * bsums_g, subtracted up front */
+            __m512i bs = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)y[t][b].bsums));
+            iacc[t] = _mm512_sub_epi32(zero, _mm512_slli_epi32(_mm512_mullo_epi32(bs, sc32), 5));
+        }
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            __m512i ql = _mm512_loadu_si512(x->ql + 64 * h);
+            __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x->qh + 32 * h)));
+            __m512i q0 = _mm512_or_si512(_mm512_and_si512(ql, low4), _mm512_and_si512(_mm512_sllv_epi16(qh, shl), m30));
+            __m512i q1 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low4),
+                                         _mm512_and_si512(_mm512_srlv_epi16(qh, shr), m30));
+            __m512i s0 = _mm512_permutexvar_epi32(_mm512_add_epi32(grp, _mm512_set1_epi32(8 * h)), sc32);
+            __m512i s1 = _mm512_permutexvar_epi32(_mm512_add_epi32(grp, _mm512_set1_epi32(8 * h + 4)), sc32);
+            for (int t = 0; t < nt; t++) {
+                const int8_t *a = y[t][b].qs + 128 * h;
+                __m512i p0 = _mm512_dpbusd_epi32(zero, q0, _mm512_loadu_si512(a));
+                __m512i p1 = _mm512_dpbusd_epi32(zero, q1, _mm512_loadu_si512(a + 64));
+                iacc[t] = _mm512_add_epi32(iacc[t], _mm512_add_epi32(_mm512_mullo_epi32(p0, s0), _mm512_mullo_epi32(p1, s1)));
+            }
+        }
+        for (int t = 0; t < nt; t++)
+            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(dw * y[t][b].d), _mm512_cvtepi32_ps(iacc[t]), acc[t]);
+    }
+    for (int t = 0; t < nt; t++) out[t] = hsum512(acc[t]);
+}
+
+static float dot_q6_k(int64_t n, const void *w, const void *x) { float r; q6k_dot(1, n, w, x, 0, &r); return r; }
+static void dot4_q6_k(int64_t n, const void *w, const void *x, size_t s, float *o) { q6k_dot(4, n, w, x, s, o); }
+
+/* ==== activation quantizers (bit-identical to dot_ref.c's) ==== */
+
+/* 16 values -> 16 int8 with round-half-even (MXCSR default) and the [-127, 127] clamp; returns the int32s. */
+INLINE __m512i quant16(const float *x, float id, int8_t *dst) {
+    __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x), _mm512_set1_ps(id)));
+    v = _mm512_max_epi32(_mm512_min_epi32(v, _mm512_set1_epi32(127)), _mm512_set1_epi32(-127));
+    _mm_storeu_si128((__m128i *)dst, _mm512_cvtepi32_epi8(v));
+    return v;
+}
+
+INLINE float amax_n(const float *x, int n) {
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    __m512 m = _mm512_setzero_ps();
+    for (int i = 0; i < n; i += 16) m = _mm512_max_ps(m, _mm512_andnot_ps(sign, _mm512_loadu_ps(x + i)));
+    return _mm512_reduce_max_ps(m);
+}
+
+static void quant_q8_0(const float *x, void *xq, int64_t n) {
+    block_q8_0 *y = xq;
+    for (int64_t b = 0; b < n / QK8_0; b++) {
+        const float *v = x + b * QK8_0;
+        const float amax = amax_n(v, QK8_0);
+        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = mm_f32_to_f16(d);
+        quant16(v, id, y[b].qs);
+        quant16(v + 16, id, y[b].qs + 16);
+    }
+}
+
+static void quant_q8_k(const float *x, void *xq, int64_t n) {
+    block_q8_k *y = xq;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        const float *v = x + b * QK_K;
+        const float amax = amax_n(v, QK_K);
+        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = d;
+        for (int j = 0; j < QK_K / 16; j++)
+            y[b].bsums[j] = (int16_t)_mm512_reduce_add_epi32(quant16(v + 16 * j, id, y[b].qs + 16 * j));
+    }
+}
+
+void loom_kernels_fill_avx512(loom_kernels *k) {
+    memset(k, 0, sizeof *k);
+    k->dot[LOOM_F32] = dot_f32;
+    k->dot[LOOM_F16] = dot_f16;
+    k->dot[LOOM_BF16] = dot_bf16;
+    k->dot4[LOOM_F32] = dot4_f32;
+    k->dot4[LOOM_F16] = dot4_f16;
+    k->dot4[LOOM_BF16] = dot4_bf16;
+#define SET(T, name)                                                                                           \
+    k->dot[T] = dot_##name;                                                                                    \
+    k->dot4[T] = dot4_##name
+    SET(LOOM_Q8_0, q8_0);
+    SET(LOOM_Q4_0, q4_0);
+    SET(LOOM_Q5_0, q5_0);
+    SET(LOOM_Q4_1, q4_1);
+    SET(LOOM_Q5_1, q5_1);
+    SET(LOOM_Q4_K, q4_k);
+    SET(LOOM_Q5_K, q5_k);
+    SET(LOOM_Q6_K, q6_k);
+#undef SET
+    k->quant_q8_0 = quant_q8_0;
+    k->quant_q8_k = quant_q8_k;
+}

@@ -1,0 +1,259 @@
+/* core/matmul.c — dispatch, activation quantization, and the threaded matvec / matmul over the kernels of
+ * dot_ref.c, dot_avx2.c and dot_avx512.c (see matmul_int.h for the kernel contract).
+ *
+ * Threading. Output rows are split into chunks of ROW_ALIGN rows (16 f32 outputs = one 64-byte cache line),
+ * and thread ith takes a contiguous run of chunks, so two threads never write the same output cache line
+ * (given a 64-byte aligned output and, for matmul, n_out a multiple of 16) and each output is computed by
+ * exactly one thread with the same kernel call: threaded results equal single-threaded ones bit for bit.
+ *
+ * Matmul tiling (prefill, ViT). All token activations are quantized once (threaded over tokens); then each
+ * thread walks its rows in tiles of TILE_ROWS rows and, for each tile, all tokens four at a time through the
+ * kernels' dot4 (one weight load + unpack serves four tokens). A tile of weight rows stays in L1/L2 while the
+ * tokens stream over it, so every weight byte comes from memory once per call instead of once per token.
+ *
+ * Scratch. The API has no context argument, so quantized activations go to a per-thread buffer of the
+ * *calling* thread (pthread TLS key: grown once to the largest size seen, reused, freed when that thread
+ * exits or by loom_matmul_scratch_release). Worker threads only read it during the call, and two threads
+ * calling matvec concurrently each get their own buffer, so no lock is needed.
+ */
+#include <pthread.h>
+
+#include "core/alloc.h"
+#include "core/matmul_int.h"
+
+#define ROW_ALIGN 16
+#define TILE_ROWS 16
+
+/* ==== kernel tables ==== */
+
+static loom_kernels   g_kern[3];
+static pthread_once_t g_kern_once = PTHREAD_ONCE_INIT;
+
+static void kern_init(void) {
+    /* filling only stores function pointers; none of the SIMD code runs unless the CPU has it */
+    loom_kernels_fill_ref(&g_kern[LOOM_ISA_SCALAR]);
+    loom_kernels_fill_avx2(&g_kern[LOOM_ISA_AVX2]);
+    loom_kernels_fill_avx512(&g_kern[LOOM_ISA_AVX512]);
+}
+
+const loom_kernels *loom_kernels_get(loom_isa isa) {
+    pthread_once(&g_kern_once, kern_init);
+    loom_isa best = loom_isa_best();
+    if ((int)isa < 0 || isa > best) isa = best;
+    return &g_kern[isa];
+}
+
+/* ==== activation formats ==== */
+
+loom_dtype loom_vec_dot_type(loom_dtype wt) {
+    switch (wt) {
+    case LOOM_F32:
+    case LOOM_F16:
+    case LOOM_BF16: return LOOM_F32;
+    case LOOM_Q8_0:
+    case LOOM_Q4_0:
+    case LOOM_Q4_1:
+    case LOOM_Q5_0:
+    case LOOM_Q5_1: return LOOM_Q8_0;
+    case LOOM_Q4_K:
+    case LOOM_Q5_K:
+    case LOOM_Q6_K: return LOOM_Q8_K;
+    default: return LOOM_DTYPE_COUNT;
+    }
+}
+
+static int block_of(loom_dtype vt) { return vt == LOOM_Q8_0 ? QK8_0 : vt == LOOM_Q8_K ? QK_K : 1; }
+
+size_t loom_act_row_size(loom_dtype wt, int64_t n) {
+    loom_dtype vt = loom_vec_dot_type(wt);
+    if (vt == LOOM_DTYPE_COUNT || n < 0 || n % block_of(vt)) return 0;
+    size_t per = vt == LOOM_Q8_0 ? sizeof(block_q8_0) : vt == LOOM_Q8_K ? sizeof(block_q8_k) : sizeof(float);
+    size_t out;
+    return loom_size_mul((size_t)(n / block_of(vt)), per, &out) ? out : 0;
+}
+
+static void act_quantize_isa(const loom_kernels *k, loom_dtype wt, const float *x, void *xq, int64_t n) {
+    switch (loom_vec_dot_type(wt)) {
+    case LOOM_Q8_0: k->quant_q8_0(x, xq, n); break;
+    case LOOM_Q8_K: k->quant_q8_k(x, xq, n); break;
+    case LOOM_F32: memcpy(xq, x, (size_t)n * sizeof(float)); break;
+    default: break;
+    }
+}
+
+void loom_act_quantize(loom_dtype wt, const float *x, void *xq, int64_t n) {
+    LOOM_ASSERT(loom_act_row_size(wt, n) != 0 || n == 0);
+    act_quantize_isa(loom_kernels_get(loom_isa_active()), wt, x, xq, n);
+}
+
+/* ==== single dot products ==== */
+
+float loom_vec_dot_isa(loom_isa isa, loom_dtype wt, int64_t n, const void *w_row, const void *xq) {
+    const loom_kernels *k = loom_kernels_get(isa);
+    if ((unsigned)wt >= LOOM_DTYPE_COUNT || !k->dot[wt]) return __builtin_nanf("");
+    LOOM_ASSERT(n >= 0 && n % block_of(loom_vec_dot_type(wt)) == 0);
+    return k->dot[wt](n, w_row, xq);
+}
+
+float loom_vec_dot(loom_dtype wt, int64_t n, const void *w_row, const void *xq) {
+    return loom_vec_dot_isa(loom_isa_active(), wt, n, w_row, xq);
+}
+
+/* ==== per-thread scratch ==== */
+
+typedef struct scratch {
+    void  *p;
+    size_t cap;
+} scratch;
+
+static pthread_key_t  g_scratch_key;
+static pthread_once_t g_scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_destroy(void *v) {
+    scratch *s = v;
+    if (!s) return;
+    loom_free(s->p);
+    loom_free(s);
+}
+
+static void scratch_key_init(void) { pthread_key_create(&g_scratch_key, scratch_destroy); }
+
+static void *scratch_get(size_t n) {
+    pthread_once(&g_scratch_once, scratch_key_init);
+    scratch *s = pthread_getspecific(g_scratch_key);
+    if (!s) {
+        s = loom_calloc(1, sizeof *s);
+        if (!s) return NULL;
+        if (pthread_setspecific(g_scratch_key, s) != 0) {
+            loom_free(s);
+            return NULL;
+        }
+    }
+    if (s->cap < n) {
+        size_t cap = s->cap + s->cap / 2 > n ? s->cap + s->cap / 2 : n; /* grow geometrically */
+        void *p = loom_malloc(cap);
+        if (!p) return NULL;
+        loom_free(s->p);
+        s->p = p;
+        s->cap = cap;
+    }
+    return s->p;
+}
+
+void loom_matmul_scratch_release(void) {
+    pthread_once(&g_scratch_once, scratch_key_init);
+    scratch *s = pthread_getspecific(g_scratch_key);
+    if (!s) return;
+    pthread_setspecific(g_scratch_key, NULL);
+    scratch_destroy(s);
+}
+
+/* ==== threaded products ==== */
+
+typedef struct mm_job {
+    const loom_kernels *k;
+    loom_dtype          wt;
+    const uint8_t      *W;        /* [n_out] rows of row_bytes */
+    size_t              row_bytes;
+    int64_t             n_in, n_out, n_tok;
+    const uint8_t      *xq;       /* [n_tok] activation rows of act_bytes */
+    size_t              act_bytes;
+    const float        *X;        /* [n_tok, n_in] f32, for the threaded quantization */
+    float              *Y;        /* [n_tok, n_out] f32 */
+} mm_job;
+
+/* Rows [*b, *e) of thread ith: whole ROW_ALIGN chunks, balanced. */
+static void thread_rows(int64_t n, int ith, int nth, int64_t *b, int64_t *e) {
+    int64_t chunks = (n + ROW_ALIGN - 1) / ROW_ALIGN;
+    *b = chunks * ith / nth * ROW_ALIGN;
+    *e = chunks * (ith + 1) / nth * ROW_ALIGN;
+    if (*b > n) *b = n;
+    if (*e > n) *e = n;
+}
+
+static void matvec_worker(void *ctx, int ith, int nth) {
+    const mm_job *j = ctx;
+    int64_t b, e;
+    thread_rows(j->n_out, ith, nth, &b, &e);
+    const loom_dot_fn dot = j->k->dot[j->wt];
+    for (int64_t o = b; o < e; o++) j->Y[o] = dot(j->n_in, j->W + (size_t)o * j->row_bytes, j->xq);
+}
+
+static int check_args(loom_dtype wt, int64_t n_in, int64_t n_out, size_t *row_bytes, size_t *act_bytes) {
+    if ((unsigned)wt >= LOOM_DTYPE_COUNT || !loom_kernels_get(LOOM_ISA_SCALAR)->dot[wt]) return -1;
+    if (n_in <= 0 || n_out < 0) return -1;
+    *row_bytes = loom_row_size(wt, n_in);
+    *act_bytes = loom_act_row_size(wt, n_in);
+    return *row_bytes && *act_bytes ? 0 : -1;
+}
+
+int loom_matvec(loom_pool *pool, float *y, const void *W, loom_dtype wt, int64_t n_in, int64_t n_out, const float *x) {
+    size_t row_bytes, act_bytes;
+    if (check_args(wt, n_in, n_out, &row_bytes, &act_bytes)) return -1;
+    const loom_kernels *k = loom_kernels_get(loom_isa_active());
+    const void *xq = x; /* float weights read the f32 activations in place */
+    if (loom_vec_dot_type(wt) != LOOM_F32) {
+        void *buf = scratch_get(act_bytes);
+        if (!buf) return -1;
+        act_quantize_isa(k, wt, x, buf, n_in);
+        xq = buf;
+    }
+    mm_job j = {.k = k, .wt = wt, .W = W, .row_bytes = row_bytes, .n_in = n_in, .n_out = n_out, .n_tok = 1,
+                .xq = xq, .act_bytes = act_bytes, .Y = y};
+    loom_pool_run(n_out >= 2 * ROW_ALIGN ? pool : NULL, matvec_worker, &j);
+    return 0;
+}
+
+static void quant_worker(void *ctx, int ith, int nth) {
+    const mm_job *j = ctx;
+    int64_t b = j->n_tok * ith / nth, e = j->n_tok * (ith + 1) / nth;
+    for (int64_t t = b; t < e; t++)
+        act_quantize_isa(j->k, j->wt, j->X + t * j->n_in, (uint8_t *)j->xq + (size_t)t * j->act_bytes, j->n_in);
+}
+
+static void matmul_worker(void *ctx, int ith, int nth) {
+    const mm_job *j = ctx;
+    int64_t rb, re;
+    thread_rows(j->n_out, ith, nth, &rb, &re);
+    const loom_dot_fn  dot = j->k->dot[j->wt];
+    const loom_dot4_fn dot4 = j->k->dot4[j->wt];
+    for (int64_t r0 = rb; r0 < re; r0 += TILE_ROWS) {
+        const int64_t r1 = r0 + TILE_ROWS < re ? r0 + TILE_ROWS : re;
+        int64_t t = 0;
+        if (dot4) {
+            for (; t + 4 <= j->n_tok; t += 4) {
+                const uint8_t *xq = j->xq + (size_t)t * j->act_bytes;
+                for (int64_t o = r0; o < r1; o++) {
+                    float r[4];
+                    dot4(j->n_in, j->W + (size_t)o * j->row_bytes, xq, j->act_bytes, r);
+                    for (int k = 0; k < 4; k++) j->Y[(t + k) * j->n_out + o] = r[k];
+                }
+            }
+        }
+        for (; t < j->n_tok; t++) {
+            const uint8_t *xq = j->xq + (size_t)t * j->act_bytes;
+            for (int64_t o = r0; o < r1; o++) j->Y[t * j->n_out + o] = dot(j->n_in, j->W + (size_t)o * j->row_bytes, xq);
+        }
+    }
+}
+
+int loom_matmul(loom_pool *pool, float *Y, const void *W, loom_dtype wt, int64_t n_in, int64_t n_out, const float *X,
+                int64_t n_tok) {
+    size_t row_bytes, act_bytes;
+    if (check_args(wt, n_in, n_out, &row_bytes, &act_bytes) || n_tok < 0) return -1;
+    if (n_tok == 0 || n_out == 0) return 0;
+    if (n_tok == 1) return loom_matvec(pool, Y, W, wt, n_in, n_out, X);
+    const loom_kernels *k = loom_kernels_get(loom_isa_active());
+    mm_job j = {.k = k, .wt = wt, .W = W, .row_bytes = row_bytes, .n_in = n_in, .n_out = n_out, .n_tok = n_tok,
+                .xq = (const uint8_t *)X, .act_bytes = act_bytes, .X = X, .Y = Y};
+    if (loom_vec_dot_type(wt) != LOOM_F32) {
+        size_t total;
+        if (!loom_size_mul(act_bytes, (size_t)n_tok, &total)) return -1;
+        void *buf = scratch_get(total);
+        if (!buf) return -1;
+        j.xq = buf;
+        loom_pool_run(pool, quant_worker, &j);
+    }
+    loom_pool_run(n_out >= 2 * ROW_ALIGN ? pool : NULL, matmul_worker, &j);
+    return 0;
+}
