@@ -137,6 +137,11 @@ static loom_status bind_weight(vit_weight *w, const loom_gguf *g, const char *na
     loom_status st = find(&t, g, name, err);
     if (st) return st;
     if (n_out < 0) {
+        if (t->ne[0] != n_in || t->n_dims != 2)
+            return LOOM_FAIL(err, LOOM_ERR_FORMAT,
+                             "tensor '%s' has shape [%lld, %lld, %lld, %lld] (%d dims), expected [%lld, n_out]", name,
+                             (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3],
+                             t->n_dims, (long long)n_in);
         n_out = t->ne[1];
         if (n_out < 1 || n_out > (1 << 20))
             return LOOM_FAIL(err, LOOM_ERR_FORMAT, "tensor '%s': %lld outputs is out of range", name, (long long)n_out);

@@ -8,11 +8,11 @@
  */
 #include <math.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/gguf.h"
 #include "core/ops.h"
+#include "core/quant.h"
 #include "core/threadpool.h"
 #include "tests/testutil.h"
 #include "vision/vit.h"
@@ -299,12 +299,29 @@ Test(vit, gelu_matches_erf) {
     loom_free(y2);
 }
 
-/* ==== hostile mmproj files ==== */
+/* ==== rewritten mmproj files ==== */
 
-typedef enum edit_kind { EDIT_PROJECTOR, EDIT_DROP, EDIT_SHAPE, EDIT_HEADS } edit_kind;
+/* One edit of the tiny mmproj, written to memory and opened with loom_vit_from_gguf. */
+typedef struct rewrite {
+    const char *projector;     /* new clip.projector_type */
+    bool        bad_heads;     /* head_count 3 (does not divide 64) */
+    const char *drop;          /* leave this tensor out */
+    const char *transpose;     /* swap ne[0] and ne[1] of this tensor (same bytes) */
+    loom_dtype  mat_type;      /* store the linear layers (not the patch embedding) as this type */
+    loom_dtype  vec_type;      /* store vectors, class and position embeddings as this type (F32 or F16/BF16) */
+    bool        patch_as_conv; /* v.patch_embd.weight as the conv kernel [14, 14, 3, 64] */
+} rewrite;
 
-/* Rewrites the tiny mmproj with one defect and returns the status of opening it (message in *err). */
-static loom_status open_edited(edit_kind kind, const char *target, loom_err *err) {
+typedef struct rewritten {
+    loom_vit *vit;
+    void     *buf; /* the GGUF bytes: must outlive vit */
+} rewritten;
+
+static bool is_matrix(const loom_gguf_tensor *t) {
+    return t->n_dims == 2 && strcmp(t->name, "v.patch_embd.weight") && strcmp(t->name, "v.position_embd.weight");
+}
+
+static loom_status open_rewritten(const rewrite *rw, rewritten *out, loom_err *err) {
     char src[512];
     LOOM_SHARED_PATH(src, MMPROJ);
     loom_gguf *g = NULL;
@@ -313,51 +330,123 @@ static loom_status open_edited(edit_kind kind, const char *target, loom_err *err
     loom_gguf_writer *w = NULL;
     cr_assert_eq(loom_gguf_writer_new(&w, &e2), LOOM_OK, "%s", e2.msg);
     cr_assert_eq(loom_gguf_writer_copy_kv(w, g, &e2), LOOM_OK, "%s", e2.msg);
-    if (kind == EDIT_PROJECTOR) cr_assert_eq(loom_gguf_writer_set_str(w, "clip.projector_type", target), LOOM_OK);
-    if (kind == EDIT_HEADS) cr_assert_eq(loom_gguf_writer_set_u32(w, "clip.vision.attention.head_count", 3), LOOM_OK);
+    if (rw->projector) cr_assert_eq(loom_gguf_writer_set_str(w, "clip.projector_type", rw->projector), LOOM_OK);
+    if (rw->bad_heads) cr_assert_eq(loom_gguf_writer_set_u32(w, "clip.vision.attention.head_count", 3), LOOM_OK);
+    void *conv[64] = {0};
+    int n_conv = 0;
     for (int64_t i = 0; i < loom_gguf_n_tensors(g); i++) {
         const loom_gguf_tensor *t = loom_gguf_tensor_at(g, i);
-        bool hit = target && strcmp(t->name, target) == 0;
-        if (kind == EDIT_DROP && hit) continue;
+        if (rw->drop && !strcmp(t->name, rw->drop)) continue;
         int64_t ne[LOOM_MAX_DIMS];
         memcpy(ne, t->ne, sizeof ne);
         int n_dims = t->n_dims;
-        if (kind == EDIT_SHAPE && hit) { /* same bytes, transposed shape */
+        if (rw->transpose && !strcmp(t->name, rw->transpose)) {
             int64_t tmp = ne[0];
             ne[0] = ne[1];
             ne[1] = tmp;
             if (n_dims < 2) n_dims = 2;
         }
-        cr_assert_eq(loom_gguf_writer_add_tensor(w, t->name, t->type, n_dims, ne, t->data, &e2), LOOM_OK, "%s",
-                     e2.msg);
+        if (rw->patch_as_conv && !strcmp(t->name, "v.patch_embd.weight")) {
+            ne[0] = 14, ne[1] = 14, ne[2] = 3, ne[3] = 64;
+            n_dims = 4;
+        }
+        loom_dtype type = is_matrix(t) ? rw->mat_type : strcmp(t->name, "v.patch_embd.weight") ? rw->vec_type : LOOM_F32;
+        const void *data = t->data;
+        if (type != LOOM_F32) {
+            int64_t rows = t->ne[1] * t->ne[2] * t->ne[3];
+            size_t rb = loom_row_size(type, t->ne[0]);
+            cr_assert(rb > 0 && n_conv < 64, "%s: cannot store as %s", t->name, loom_type_name(type));
+            unsigned char *q = conv[n_conv++] = loom_malloc(rb * (size_t)rows);
+            for (int64_t r = 0; r < rows; r++)
+                cr_assert_eq(loom_quantize_row(type, (const float *)t->data + r * t->ne[0], q + r * rb, t->ne[0]), 0);
+            data = q;
+        }
+        cr_assert_eq(loom_gguf_writer_add_tensor(w, t->name, type, n_dims, ne, data, &e2), LOOM_OK, "%s", e2.msg);
     }
-    char path[64];
-    snprintf(path, sizeof path, "/tmp/loom_test_vit_%d.gguf", (int)getpid());
-    cr_assert_eq(loom_gguf_writer_write(w, path, &e2), LOOM_OK, "%s", e2.msg);
+    size_t size = 0;
+    cr_assert_eq(loom_gguf_writer_write_memory(w, &out->buf, &size, &e2), LOOM_OK, "%s", e2.msg);
     loom_gguf_writer_free(w);
+    for (int i = 0; i < n_conv; i++) loom_free(conv[i]);
     loom_gguf_close(g);
-    loom_vit *vit = NULL;
-    loom_status st = loom_vit_open(&vit, path, NULL, err);
-    unlink(path);
-    if (st == LOOM_OK) loom_vit_close(vit);
-    else cr_expect_null(vit);
-    cr_log_info("edit %d (%s): %s", (int)kind, target ? target : "-", err->msg);
+    cr_assert_eq(loom_gguf_open_memory(&g, out->buf, size, &e2), LOOM_OK, "%s", e2.msg);
+    out->vit = NULL;
+    loom_status st = loom_vit_from_gguf(&out->vit, g, NULL, err);
+    if (st) {
+        cr_expect_null(out->vit);
+        loom_gguf_close(g); /* still ours on failure */
+        cr_log_info("rewritten mmproj: %s", err->msg);
+    }
+    return st;
+}
+
+static void rewritten_close(rewritten *r) {
+    loom_vit_close(r->vit);
+    loom_free(r->buf);
+}
+
+/* Encodes img3 (5 tiles) with a rewritten file and compares with Meta's embeddings. */
+static void encode_rewritten(const rewrite *rw, float rel_tol, const char *what, float *got_out) {
+    rewritten r;
+    loom_err err = {0};
+    cr_assert_eq(open_rewritten(rw, &r, &err), LOOM_OK, "%s: %s", what, err.msg);
+    float *tiles = read_f32("testdata/llama4-tiny/vision/img3_480x640.tiles.f32", 5 * 3 * 336 * 336);
+    float *ref = read_f32("testdata/llama4-tiny/vision/img3_480x640.embd.f32", 5 * 144 * 128);
+    float *got = got_out ? got_out : loom_malloc(5 * 144 * 128 * sizeof(float));
+    cr_assert_eq(loom_vit_encode(r.vit, NULL, got, tiles, 5, &err), LOOM_OK, "%s: %s", what, err.msg);
+    compare(got, ref, 5 * 144 * 128, rel_tol, what);
+    if (!got_out) loom_free(got);
+    loom_free(ref);
+    loom_free(tiles);
+    rewritten_close(&r);
+}
+
+/* The conv-kernel layout of the patch embedding has the same bytes: results must be identical. */
+Test(vit, patch_embd_as_conv_kernel) {
+    size_t n = 5 * 144 * 128;
+    float *a = loom_malloc(n * sizeof(float)), *b = loom_malloc(n * sizeof(float));
+    encode_rewritten(&(rewrite){.mat_type = LOOM_F32, .vec_type = LOOM_F32}, 1e-4f, "img3, plain rewrite", a);
+    encode_rewritten(&(rewrite){.mat_type = LOOM_F32, .vec_type = LOOM_F32, .patch_as_conv = true}, 1e-4f,
+                     "img3, patch_embd [14,14,3,64]", b);
+    cr_expect_eq(memcmp(a, b, n * sizeof(float)), 0, "conv layout changes the result");
+    loom_free(a);
+    loom_free(b);
+}
+
+/* Weights stored as F16 / BF16 / Q8_0 (vectors converted at load): the error is the weights' rounding. */
+Test(vit, f16_weights) {
+    encode_rewritten(&(rewrite){.mat_type = LOOM_F16, .vec_type = LOOM_F16}, 5e-3f, "img3, F16 weights and vectors", NULL);
+}
+Test(vit, bf16_weights) {
+    encode_rewritten(&(rewrite){.mat_type = LOOM_BF16, .vec_type = LOOM_BF16}, 3e-2f, "img3, BF16 weights and vectors",
+                     NULL);
+}
+Test(vit, q8_0_weights) {
+    encode_rewritten(&(rewrite){.mat_type = LOOM_Q8_0, .vec_type = LOOM_F32}, 3e-2f, "img3, Q8_0 linear layers", NULL);
+}
+
+/* ==== hostile mmproj files ==== */
+
+static loom_status open_broken(const rewrite *rw, loom_err *err) {
+    rewritten r;
+    loom_status st = open_rewritten(rw, &r, err);
+    if (st == LOOM_OK) rewritten_close(&r);
+    else loom_free(r.buf);
     return st;
 }
 
 Test(vit, hostile_projector_type) {
     loom_err err = {0};
-    cr_expect_eq(open_edited(EDIT_PROJECTOR, "gemma3", &err), LOOM_ERR_UNSUPPORTED);
+    cr_expect_eq(open_broken(&(rewrite){.projector = "gemma3"}, &err), LOOM_ERR_UNSUPPORTED);
     cr_expect(strstr(err.msg, "gemma3") && strstr(err.msg, "llama4"), "message: %s", err.msg);
 }
 
 Test(vit, hostile_missing_tensor) {
     int64_t live = loom_alloc_live_bytes();
     static const char *names[] = {"v.blk.1.ffn_down.bias", "mm.model.fc.weight", "v.patch_embd.weight",
-                                  "v.position_embd.weight"};
+                                  "v.position_embd.weight", "v.blk.0.attn_q.weight"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         loom_err err = {0};
-        cr_expect_eq(open_edited(EDIT_DROP, names[i], &err), LOOM_ERR_FORMAT, "%s", names[i]);
+        cr_expect_eq(open_broken(&(rewrite){.drop = names[i]}, &err), LOOM_ERR_FORMAT, "%s", names[i]);
         cr_expect(strstr(err.msg, names[i]) && strstr(err.msg, "missing"), "message: %s", err.msg);
     }
     cr_expect_eq(loom_alloc_live_bytes(), live, "leak on the error path: %lld bytes",
@@ -366,17 +455,24 @@ Test(vit, hostile_missing_tensor) {
 
 Test(vit, hostile_wrong_shape) {
     static const char *names[] = {"v.blk.0.ffn_up.weight", "mm.model.fc.weight", "v.position_embd.weight",
-                                  "v.patch_embd.weight"};
+                                  "v.patch_embd.weight", "mm.model.mlp.1.weight"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         loom_err err = {0};
-        loom_status st = open_edited(EDIT_SHAPE, names[i], &err);
-        cr_expect_eq(st, LOOM_ERR_FORMAT, "%s: %s", names[i], err.msg);
+        cr_expect_eq(open_broken(&(rewrite){.transpose = names[i]}, &err), LOOM_ERR_FORMAT, "%s: %s", names[i], err.msg);
         cr_expect(strstr(err.msg, names[i]) != NULL, "message: %s", err.msg);
     }
 }
 
 Test(vit, hostile_hparams) {
     loom_err err = {0};
-    cr_expect_eq(open_edited(EDIT_HEADS, NULL, &err), LOOM_ERR_FORMAT);
+    cr_expect_eq(open_broken(&(rewrite){.bad_heads = true}, &err), LOOM_ERR_FORMAT);
     cr_expect(strstr(err.msg, "head_count") != NULL, "message: %s", err.msg);
+}
+
+Test(vit, missing_file) {
+    loom_vit *vit = (loom_vit *)1;
+    loom_err err = {0};
+    cr_expect_neq(loom_vit_open(&vit, "/nonexistent/mmproj.gguf", NULL, &err), LOOM_OK);
+    cr_expect_null(vit);
+    cr_expect(strlen(err.msg) > 0);
 }
