@@ -32,7 +32,9 @@ typedef struct loom_vit loom_vit;
 typedef struct loom_vit_params {
     bool no_mmap;         /* read weights into memory instead of mapping the file */
     bool mlock;
-    int  max_batch_tiles; /* tiles run through the layers together; <= 0: all tiles of a call at once */
+    int  max_batch_tiles; /* tiles run through the layers together; <= 0: all tiles of a call at once.
+                           * Scratch is ~4 * n_tok * (3 d_vis + max(3 d_vis, d_ff)) bytes per tile of the batch:
+                           * about 23 MiB at Llama 4's size (17 tiles: ~390 MiB), 1 MiB for the tiny test model. */
 } loom_vit_params;
 
 /* Hyper-parameters as loaded (Llama 4 real values in brackets). */

@@ -46,7 +46,7 @@ struct loom_vit {
 #define VIT_ATTN_QB 4 /* queries per block: each key/value row is loaded once per block */
 
 /* O[i] = softmax_j(scale * Q[i]·K[j]) V[j], i, j < n. Q, K, V [n, dh] f32 contiguous; O row i at O + i*ldo;
- * S scratch [VIT_ATTN_QB, n] f32. Dispatches to the AVX2 build when the CPU (and loom_isa_best) allow it. */
+ * S scratch [VIT_ATTN_QB, n] f32. Dispatches to the AVX2 build when loom_isa_active() allows it. */
 void vit_attn_head(float *O, int64_t ldo, const float *Q, const float *K, const float *V, int64_t n, int dh,
                    float scale, float *S);
 void vit_attn_head_ref(float *O, int64_t ldo, const float *Q, const float *K, const float *V, int64_t n, int dh,

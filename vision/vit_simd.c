@@ -201,7 +201,7 @@ void VIT_FN(vit_gelu_row)(float *x, const float *bias, int64_t n) {
 
 #ifndef VIT_SIMD_AVX2
 void vit_gelu_row(float *x, const float *bias, int64_t n) {
-    if (loom_isa_best() >= LOOM_ISA_AVX2)
+    if (loom_isa_active() >= LOOM_ISA_AVX2)
         vit_gelu_row_avx2(x, bias, n);
     else
         vit_gelu_row_ref(x, bias, n);
@@ -209,8 +209,8 @@ void vit_gelu_row(float *x, const float *bias, int64_t n) {
 
 void vit_attn_head(float *O, int64_t ldo, const float *Q, const float *K, const float *V, int64_t n, int dh,
                    float scale, float *S) {
-    /* per call, so loom_isa_force(LOOM_ISA_SCALAR) in a test reaches the reference loops */
-    if (loom_isa_best() >= LOOM_ISA_AVX2)
+    /* per call, so loom_isa_force(LOOM_ISA_SCALAR) (or LOOM_ISA=scalar) reaches the reference loops */
+    if (loom_isa_active() >= LOOM_ISA_AVX2)
         vit_attn_head_avx2(O, ldo, Q, K, V, n, dh, scale, S);
     else
         vit_attn_head_ref(O, ldo, Q, K, V, n, dh, scale, S);

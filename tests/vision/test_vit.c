@@ -11,6 +11,7 @@
 
 #include "core/alloc.h"
 #include "core/gguf.h"
+#include "core/matmul.h"
 #include "core/ops.h"
 #include "core/quant.h"
 #include "core/threadpool.h"
@@ -124,6 +125,13 @@ Test(vit, embd_img2) { check_image(1); }
 Test(vit, embd_img3) { check_image(2); }
 Test(vit, embd_img4) { check_image(3); }
 Test(vit, embd_img5) { check_image(4); }
+
+/* The scalar paths (matmul and the ViT's own kernels) give the same embeddings. */
+Test(vit, embd_img2_scalar) {
+    loom_isa_force(LOOM_ISA_SCALAR);
+    cr_assert_eq(loom_isa_active(), LOOM_ISA_SCALAR);
+    check_image(1);
+}
 
 /* ==== intermediates of img2 ==== */
 
