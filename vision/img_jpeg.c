@@ -10,9 +10,11 @@
  *   EXIF      the first APP1 "Exif\0\0" segment before SOS, parsed by vis_exif_orientation
  *
  * Warnings: libjpeg reports a truncated file as the warning "Premature end of JPEG file" and fills the rest
- * with grey; PIL raises "image file is truncated" there, so it is an error here too. Other warnings (corrupt
- * entropy data, extraneous bytes) decode best-effort, as PIL does, and are logged. TJFLAG_LIMITSCANS guards
- * against progressive files with absurd scan counts (a CPU-time bomb).
+ * with grey; PIL raises "image file is truncated" there, so it is an error here too. TurboJPEG keeps only the
+ * first warning's text, so a truncation can hide behind an earlier warning; to make "truncated or corrupt
+ * means an error" hold, every warning is an error except "extraneous bytes before marker", which is common
+ * in camera files and loses no data (logged). PIL would decode corrupt entropy data best-effort instead.
+ * TJFLAG_LIMITSCANS guards against progressive files with absurd scan counts (a CPU-time bomb).
  */
 #include <limits.h>
 #include <string.h>
@@ -92,7 +94,7 @@ loom_status vis_decode_jpeg(loom_image **out, const uint8_t *buf, size_t len, in
     if (tjDecompress2(tj, buf, (unsigned long)len, dst, w, 0, h, is_cmyk ? TJPF_CMYK : TJPF_RGB,
                       TJFLAG_LIMITSCANS) != 0) {
         const char *msg = tjGetErrorStr2(tj);
-        if (tjGetErrorCode(tj) != TJERR_WARNING || strstr(msg, "Premature end")) {
+        if (tjGetErrorCode(tj) != TJERR_WARNING || !strstr(msg, "extraneous bytes")) {
             st = LOOM_FAIL(err, LOOM_ERR_FORMAT, "jpeg: %s", msg);
             goto done;
         }

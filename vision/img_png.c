@@ -37,6 +37,7 @@ typedef struct png_ctx {
     png_bytep     *rows; /* [h] pointers into pix */
     loom_image    *img;  /* the RGB result */
     int            orientation;
+    int            nomem; /* an allocation failed: report LOOM_ERR_NOMEM, not a format error */
 } png_ctx;
 
 static void png_read_cb(png_structp png, png_bytep data, size_t n) {
@@ -58,8 +59,10 @@ static void png_warning_cb(png_structp png, png_const_charp msg) {
 }
 
 static png_voidp png_malloc_cb(png_structp png, png_alloc_size_t n) {
-    (void)png;
-    return loom_malloc(n);
+    void *p = loom_malloc(n);
+    png_ctx *c = png_get_mem_ptr(png);
+    if (!p && c) c->nomem = 1;
+    return p;
 }
 static void png_free_cb(png_structp png, png_voidp p) {
     (void)png;
@@ -68,7 +71,8 @@ static void png_free_cb(png_structp png, png_voidp p) {
 
 /* The only setjmp of this decoder. Locals are not modified after setjmp; state lives in *c. */
 static loom_status png_run(png_ctx *c, png_structp png, png_infop info, loom_err *err) {
-    if (setjmp(png_jmpbuf(png))) return LOOM_FAIL(err, LOOM_ERR_FORMAT, "png: %s", c->msg[0] ? c->msg : "decode error");
+    if (setjmp(png_jmpbuf(png)))
+        return LOOM_FAIL(err, c->nomem ? LOOM_ERR_NOMEM : LOOM_ERR_FORMAT, "png: %s", c->msg[0] ? c->msg : "decode error");
 
     png_set_read_fn(png, c, png_read_cb);
     /* our max_pixels is the limit that matters; libpng's default 1e6 per side would pre-empt it */
@@ -136,7 +140,7 @@ loom_status vis_decode_png(loom_image **out, const uint8_t *buf, size_t len, int
     *out = NULL;
     *orientation = 1;
     png_ctx c = {.buf = buf, .len = len, .max_pixels = max_pixels, .orientation = 1};
-    png_structp png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &c, png_error_cb, png_warning_cb, NULL,
+    png_structp png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &c, png_error_cb, png_warning_cb, &c,
                                                png_malloc_cb, png_free_cb);
     if (!png) return LOOM_FAIL(err, LOOM_ERR_NOMEM, "png: cannot create a libpng reader");
     png_infop info = png_create_info_struct(png);
