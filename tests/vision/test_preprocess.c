@@ -278,3 +278,27 @@ Test(preprocess, speed_1000x700_jpeg) {
                 best_dec * 1e3, best_pre * 1e3, best_pre_scalar * 1e3);
     cr_assert(best_dec + best_pre < 0.5, "decode + preprocess took %.1f ms", (best_dec + best_pre) * 1e3);
 }
+
+Test(preprocess, speed_1920x1080_downscale) {
+    /* a real canvas downscale (1080x1920 -> 945x1680, 3x5 grid) plus the thumbnail */
+    loom_image *img = NULL;
+    cr_assert_eq(loom_image_new(&img, 1920, 1080, 3, 0, NULL), LOOM_OK);
+    uint64_t seed = 5;
+    fill_random(img->data, (size_t)1920 * 1080 * 3, &seed);
+    double best[2] = {1e9, 1e9};
+    for (int it = 0; it < 3; it++)
+        for (int simd = 0; simd < 2; simd++) {
+            loom_img_prep_params pp = loom_img_prep_default_params();
+            pp.use_simd = simd;
+            loom_img_tiles *t = NULL;
+            double t0 = loom_time_s();
+            cr_assert_eq(loom_img_preprocess(&t, img, &pp, NULL), LOOM_OK);
+            double dt = loom_time_s() - t0;
+            cr_assert(t->h_tiles == 3 && t->w_tiles == 5 && t->n_tiles == 16 && t->resized_h == 945);
+            if (dt < best[simd]) best[simd] = dt;
+            loom_img_tiles_free(t);
+        }
+    cr_log_info("1920x1080 -> 3x5 tiles + thumbnail: %.2f ms AVX2, %.2f ms scalar", best[1] * 1e3, best[0] * 1e3);
+    cr_assert(best[1] < 1.0);
+    loom_image_free(img);
+}
