@@ -440,3 +440,26 @@ Test(decode, file_errors_name_the_file) {
     cr_assert_eq(loom_img_detect_format("RIFF", 4), LOOM_IMG_FORMAT_UNKNOWN);
     cr_assert_eq(loom_img_decode_memory(&img, "", 0, NULL, &err), LOOM_ERR_FORMAT);
 }
+
+Test(jpeg, extraneous_bytes_are_tolerated_other_warnings_are_not) {
+    uint8_t *src = smooth_rgb(32, 16);
+    size_t len = 0;
+    uint8_t *jpg = jpeg_encode(src, 32, 16, TJPF_RGB, TJSAMP_444, 90, 0, &len);
+    cr_assert(len > 4 && jpg[len - 2] == 0xFF && jpg[len - 1] == 0xD9);
+    loom_image *ref = decode_ok(jpg, len, 1);
+    /* junk between the scan data and EOI: libjpeg warns "3 extraneous bytes before marker 0xd9" */
+    uint8_t *j2 = malloc(len + 3);
+    memcpy(j2, jpg, len - 2);
+    memcpy(j2 + len - 2, "\x00\x11\x22\xFF\xD9", 5);
+    loom_image *img = decode_ok(j2, len + 3, 1);
+    cr_assert(memcmp(img->data, ref->data, (size_t)32 * 16 * 3) == 0);
+    loom_image_free(img);
+    /* EOI missing: "Premature end of JPEG file" is a truncation, an error like PIL's */
+    loom_err err = {0};
+    cr_assert_eq(loom_img_decode_memory(&img, jpg, len - 2, NULL, &err), LOOM_ERR_FORMAT);
+    cr_assert(strstr(err.msg, "jpeg:") && strstr(err.msg, "Premature end"), "%s", err.msg);
+    loom_image_free(ref);
+    free(j2);
+    tjFree(jpg);
+    free(src);
+}
