@@ -3,6 +3,8 @@
  * allocation), and allocation failures injected at every point of decode + preprocess (no leaks). Run this
  * binary under ASan too (make CONFIG=asan OPT=-O1 build/asan/tests/test_vision). */
 #include <criterion/criterion.h>
+
+#if LOOM_WITH_PNG && LOOM_WITH_TURBOJPEG && LOOM_WITH_WEBP
 #include <stdlib.h>
 #include <string.h>
 
@@ -247,3 +249,9 @@ Test(hostile, allocation_failures_everywhere) {
     }
     free_samples(s, n);
 }
+
+#else /* the corpus is built with the encoders of all three libraries */
+
+Test(hostile, needs_image_libraries) { cr_skip_test("built without libpng, libturbojpeg or libwebp"); }
+
+#endif
