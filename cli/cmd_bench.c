@@ -1,11 +1,329 @@
-/* cli/cmd_bench.c — `loom bench`: dispatches to the benchmark families. */
+/* cli/cmd_bench.c — `loom bench`: llama-bench-shaped model benchmark with roofline ratios.
+ *
+ *   pp  prefill of -p tokens from an empty cache (matrix-matrix kernels), tokens/s
+ *   tg  -n single-token decode steps from an empty cache (matrix-vector kernels), tokens/s
+ *   img ViT encode of --image-tiles random tiles, ms per tile
+ *
+ * Next to each result, its ratio to the machine's roofline measured in the same run with the same threads:
+ *   decode  = bytes actually read per token (attention, router, shared and the selected experts' weights, the
+ *             output head, one embedding row, the KV cache) x tokens/s / measured read bandwidth
+ *   prefill = operations per token (2 per multiply-add of every weight a token touches, plus attention)
+ *             x tokens/s / measured peak of the instructions the kernel uses (int8 dot for quantized weights,
+ *             f32 FMA for float weights)
+ *   encode  = ViT operations per tile / ms per tile / measured f32 FMA peak
+ * `loom bench kernels` benchmarks the matrix-vector kernels alone.
+ */
+#include <jansson.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
+#include "cli/cli_common.h"
 #include "cli/commands.h"
+#include "core/alloc.h"
+#include "core/gguf.h"
+#include "core/log.h"
+#include "core/roofline.h"
+#include "fusion/lm.h"
+#include "vision/vit.h"
+
+typedef struct bench_opts {
+    const char *model, *mmproj;
+    int         threads, n_prompt, n_gen, reps, image_tiles;
+    bool        json, no_mmap, mlock;
+} bench_opts;
+
+typedef struct sample_set {
+    double v[64];
+    int    n;
+} sample_set;
+
+static void stats_of(const sample_set *s, double *mean, double *sd) {
+    double m = 0, q = 0;
+    for (int i = 0; i < s->n; i++) m += s->v[i];
+    m /= s->n > 0 ? s->n : 1;
+    for (int i = 0; i < s->n; i++) q += (s->v[i] - m) * (s->v[i] - m);
+    *mean = m;
+    *sd = s->n > 1 ? sqrt(q / (s->n - 1)) : 0;
+}
+
+static int starts_with(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
+
+/* Per-token weight traffic and multiply-adds of one decode step, from the tensor directory. */
+typedef struct lm_costs {
+    double bytes_per_token;   /* weights read by one decode step */
+    double macs_per_token;    /* multiply-adds in matmuls per token, output head excluded */
+    double head_macs;         /* output head (once per prefill batch for the last row) */
+    bool   quantized;         /* the big matrices are block-quantized (int8 dot kernels) */
+    double params;
+    double file_bytes;
+} lm_costs;
+
+static lm_costs costs_of(const loom_lm *lm) {
+    const loom_lm_hparams *hp = loom_lm_get_hparams(lm);
+    const loom_gguf *g = loom_lm_get_gguf(lm);
+    lm_costs c = {0};
+    double expert_frac = hp->n_expert ? (double)hp->n_expert_used / hp->n_expert : 1.0;
+    for (int64_t i = 0; i < loom_gguf_n_tensors(g); i++) {
+        const loom_gguf_tensor *t = loom_gguf_tensor_at(g, i);
+        double elems = (double)t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
+        c.params += elems;
+        c.file_bytes += (double)t->nbytes;
+        if (!strcmp(t->name, "token_embd.weight")) {
+            c.bytes_per_token += (double)t->nbytes / (double)t->ne[1];
+            continue;
+        }
+        bool is_matrix = t->n_dims >= 2;
+        bool experts = strstr(t->name, "_exps.") != NULL;
+        double frac = experts ? expert_frac : 1.0;
+        c.bytes_per_token += (double)t->nbytes * frac;
+        if (!is_matrix) continue;
+        if (!strcmp(t->name, "output.weight")) {
+            c.head_macs = elems;
+            c.quantized |= t->type != LOOM_F32 && t->type != LOOM_F16 && t->type != LOOM_BF16;
+            continue;
+        }
+        if (starts_with(t->name, "blk.")) {
+            c.macs_per_token += elems * frac;
+            if (strstr(t->name, "attn_q.")) c.quantized |= t->type != LOOM_F32 && t->type != LOOM_F16 && t->type != LOOM_BF16;
+        }
+    }
+    return c;
+}
+
+/* KV bytes one decode step at position pos reads (f32 cache; chunked layers see at most one chunk). */
+static double kv_bytes_at(const loom_lm_hparams *hp, double pos) {
+    double kvd = (double)hp->n_kv_head * hp->d_head, total = 0;
+    for (int l = 0; l < hp->n_layer; l++) {
+        bool chunked = (l + 1) % hp->nope_interval != 0;
+        double keys = chunked ? fmin(pos + 1, hp->chunk_size) : pos + 1;
+        total += 2 * keys * kvd * 4;
+    }
+    return total;
+}
+
+/* Attention multiply-adds for a query at position pos (QK^T and AV over all heads). */
+static double attn_macs_at(const loom_lm_hparams *hp, double pos) {
+    double total = 0;
+    for (int l = 0; l < hp->n_layer; l++) {
+        bool chunked = (l + 1) % hp->nope_interval != 0;
+        double keys = chunked ? fmin(pos + 1, hp->chunk_size) : pos + 1;
+        total += 2 * keys * hp->n_head * (double)hp->d_head;
+    }
+    return total;
+}
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: loom bench -m MODEL.gguf [--mmproj P] [-t THREADS] [-p 512] [-n 128] [-r REPS]\n"
+               "                  [--image-tiles N] [--json] [--no-mmap] [--mlock]\n"
+               "       loom bench kernels [--help]      matrix-vector kernels alone\n\n"
+               "Prefill (pp) and decode (tg) tokens/s and image encode ms/tile, each with mean and spread over REPS\n"
+               "runs and its ratio to this machine's roofline measured in the same run. Benchmark with --no-mmap:\n"
+               "this machine pages out idle file-backed pages, which makes mmap-backed timings erratic.\n");
+}
 
 int cmd_bench(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "kernels")) return cmd_bench_kernels(argc - 1, argv + 1);
-    fprintf(stderr, "usage: loom bench kernels [options]   (matrix-vector throughput per weight type)\n");
-    return 2;
+    bench_opts o = {.threads = 2, .n_prompt = 512, .n_gen = 128, .reps = 3, .image_tiles = 1};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        long long v;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--json")) o.json = true;
+        else if (!strcmp(a, "--no-mmap")) o.no_mmap = true;
+        else if (!strcmp(a, "--mlock")) o.mlock = true;
+        else if (i + 1 < argc && (!strcmp(a, "-m") || !strcmp(a, "--model"))) o.model = argv[++i];
+        else if (i + 1 < argc && !strcmp(a, "--mmproj")) o.mmproj = argv[++i];
+        else if (i + 1 < argc && !strcmp(a, "-t") && cli_parse_int(argv[i + 1], 1, 512, &v)) o.threads = (int)v, i++;
+        else if (i + 1 < argc && !strcmp(a, "-p") && cli_parse_int(argv[i + 1], 0, 1 << 20, &v)) o.n_prompt = (int)v, i++;
+        else if (i + 1 < argc && !strcmp(a, "-n") && cli_parse_int(argv[i + 1], 0, 1 << 20, &v)) o.n_gen = (int)v, i++;
+        else if (i + 1 < argc && !strcmp(a, "-r") && cli_parse_int(argv[i + 1], 1, 64, &v)) o.reps = (int)v, i++;
+        else if (i + 1 < argc && !strcmp(a, "--image-tiles") && cli_parse_int(argv[i + 1], 0, 64, &v)) o.image_tiles = (int)v, i++;
+        else {
+            cli_error("bench", "unknown option or bad value: %s (see --help)", a);
+            return 2;
+        }
+    }
+    if (!o.model && !o.mmproj) {
+        usage(stderr);
+        return 2;
+    }
+    int rc = 1;
+    loom_err err = {0};
+    loom_lm *lm = NULL;
+    loom_lm_session *s = NULL;
+    loom_vit *vit = NULL;
+    loom_pool *pool = NULL;
+    float *x = NULL, *logits = NULL, *tiles = NULL, *embd = NULL;
+    json_t *js = json_object();
+    if (loom_pool_new(&pool, o.threads, &err)) goto fail;
+
+    /* roofline first, on an idle machine, with the benchmark's own thread count */
+    const char *int8_isa = "", *f32_isa = "";
+    double bw = loom_roofline_read_bw(pool, (size_t)512 << 20, 5);
+    double peak_int8 = loom_roofline_peak(pool, LOOM_PEAK_INT8_DOT, &int8_isa);
+    double peak_f32 = loom_roofline_peak(pool, LOOM_PEAK_F32_FMA, &f32_isa);
+    if (!o.json) {
+        printf("roofline (%d threads): read bandwidth %.2f GB/s, %s peak %.1f GOP/s, %s peak %.1f GFLOP/s\n\n", o.threads,
+               bw / 1e9, int8_isa, peak_int8 / 1e9, f32_isa, peak_f32 / 1e9);
+    }
+    json_object_set_new(js, "threads", json_integer(o.threads));
+    json_object_set_new(js, "read_bw_gbs", json_real(bw / 1e9));
+    json_object_set_new(js, "peak_int8_gops", json_real(peak_int8 / 1e9));
+    json_object_set_new(js, "peak_f32_gflops", json_real(peak_f32 / 1e9));
+
+    if (o.model) {
+        loom_lm_params lp = {o.no_mmap, o.mlock};
+        double t_load = loom_time_s();
+        if (loom_lm_open(&lm, o.model, &lp, &err)) goto fail;
+        t_load = loom_time_s() - t_load;
+        const loom_lm_hparams *hp = loom_lm_get_hparams(lm);
+        lm_costs c = costs_of(lm);
+        int64_t n_ctx = (int64_t)o.n_prompt + o.n_gen + 8;
+        if (loom_lm_session_new(&s, lm, n_ctx, o.threads, &err)) goto fail;
+        int64_t nx = o.n_prompt > 1 ? o.n_prompt : 1;
+        x = loom_malloc(sizeof(float) * (size_t)nx * hp->d_model);
+        logits = loom_malloc(sizeof(float) * (size_t)hp->n_vocab);
+        int32_t *ids = loom_malloc(sizeof(int32_t) * (size_t)nx);
+        if (!x || !logits || !ids) {
+            loom_free(ids);
+            LOOM_FAIL(&err, LOOM_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        uint64_t rng = 12345;
+        for (int64_t i = 0; i < nx; i++) {
+            rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+            ids[i] = (int32_t)((rng >> 33) % (uint64_t)hp->n_vocab);
+        }
+        loom_status est = loom_lm_embed(lm, x, ids, nx, &err);
+        loom_free(ids);
+        if (est) goto fail;
+        if (!o.json)
+            printf("model: %s\n  %.2f B params, %.2f GB, d_model %d, %d layers, %d experts (top-%d), vocab %d, loaded in %.1f s%s\n\n",
+                   o.model, c.params / 1e9, c.file_bytes / 1e9, hp->d_model, hp->n_layer, hp->n_expert, hp->n_expert_used,
+                   hp->n_vocab, t_load, o.no_mmap ? " (--no-mmap)" : " (mmap)");
+        /* warm-up: one short prefill and a few decode steps, so page faults and first-touch are not timed */
+        loom_lm_session_reset(s);
+        if (loom_lm_eval(s, x, nx < 16 ? nx : 16, logits, LOOM_LOGITS_LAST, &err)) goto fail;
+        sample_set pp = {0}, tg = {0};
+        for (int r = 0; r < o.reps && o.n_prompt > 0; r++) {
+            loom_lm_session_reset(s);
+            double t0 = loom_time_s();
+            if (loom_lm_eval(s, x, o.n_prompt, logits, LOOM_LOGITS_LAST, &err)) goto fail;
+            pp.v[pp.n++] = o.n_prompt / (loom_time_s() - t0);
+        }
+        for (int r = 0; r < o.reps && o.n_gen > 0; r++) {
+            loom_lm_session_reset(s);
+            double t0 = loom_time_s();
+            for (int k = 0; k < o.n_gen; k++)
+                if (loom_lm_eval(s, x + (size_t)(k % nx) * hp->d_model, 1, logits, LOOM_LOGITS_LAST, &err)) goto fail;
+            tg.v[tg.n++] = o.n_gen / (loom_time_s() - t0);
+        }
+        double pp_mean, pp_sd, tg_mean, tg_sd;
+        stats_of(&pp, &pp_mean, &pp_sd);
+        stats_of(&tg, &tg_mean, &tg_sd);
+        /* decode traffic averaged over the positions 0..n_gen-1 the benchmark visits */
+        double kv_avg = 0, attn_pp = 0;
+        for (int k = 0; k < o.n_gen; k++) kv_avg += kv_bytes_at(hp, k);
+        kv_avg /= o.n_gen > 0 ? o.n_gen : 1;
+        for (int k = 0; k < o.n_prompt; k++) attn_pp += attn_macs_at(hp, k);
+        double bytes_tok = c.bytes_per_token + kv_avg;
+        double tg_ratio = bw > 0 ? tg_mean * bytes_tok / bw : 0;
+        double pp_ops_tok = 2 * (c.macs_per_token + (o.n_prompt ? attn_pp / o.n_prompt + c.head_macs / o.n_prompt : 0));
+        double pp_peak = c.quantized ? peak_int8 : peak_f32;
+        double pp_ratio = pp_peak > 0 ? pp_mean * pp_ops_tok / pp_peak : 0;
+        if (!o.json) {
+            printf("| test   |      t/s |     ± |  roofline | ratio | roofline basis\n");
+            printf("|--------|---------:|------:|----------:|------:|---------------\n");
+            if (o.n_prompt)
+                printf("| pp%-4d | %8.2f | %5.2f | %9.1f | %5.3f | %.2f GOP/token vs %s peak\n", o.n_prompt, pp_mean, pp_sd,
+                       pp_peak / pp_ops_tok, pp_ratio, pp_ops_tok / 1e9, c.quantized ? int8_isa : f32_isa);
+            if (o.n_gen)
+                printf("| tg%-4d | %8.2f | %5.2f | %9.2f | %5.3f | %.1f MB/token vs %.2f GB/s read bandwidth\n", o.n_gen,
+                       tg_mean, tg_sd, bw / bytes_tok, tg_ratio, bytes_tok / 1e6, bw / 1e9);
+        }
+        json_object_set_new(js, "model", json_string(o.model));
+        json_object_set_new(js, "model_params", json_real(c.params));
+        json_object_set_new(js, "pp_tokens", json_integer(o.n_prompt));
+        json_object_set_new(js, "pp_tokens_per_s", json_real(pp_mean));
+        json_object_set_new(js, "pp_tokens_per_s_sd", json_real(pp_sd));
+        json_object_set_new(js, "pp_ops_per_token", json_real(pp_ops_tok));
+        json_object_set_new(js, "pp_roofline_ratio", json_real(pp_ratio));
+        json_object_set_new(js, "tg_tokens", json_integer(o.n_gen));
+        json_object_set_new(js, "tg_tokens_per_s", json_real(tg_mean));
+        json_object_set_new(js, "tg_tokens_per_s_sd", json_real(tg_sd));
+        json_object_set_new(js, "tg_bytes_per_token", json_real(bytes_tok));
+        json_object_set_new(js, "tg_roofline_ratio", json_real(tg_ratio));
+    }
+    if (o.mmproj && o.image_tiles > 0) {
+        loom_vit_params vp = {0};
+        vp.no_mmap = o.no_mmap;
+        vp.mlock = o.mlock;
+        if (loom_vit_open(&vit, o.mmproj, &vp, &err)) goto fail;
+        const loom_vit_hparams *vh = loom_vit_get_hparams(vit);
+        size_t tile = (size_t)3 * vh->image_size * vh->image_size;
+        tiles = loom_malloc(sizeof(float) * tile * (size_t)o.image_tiles);
+        embd = loom_malloc(sizeof(float) * (size_t)o.image_tiles * vh->n_tok_out * vh->d_proj);
+        if (!tiles || !embd) {
+            LOOM_FAIL(&err, LOOM_ERR_NOMEM, "out of memory for %d tiles", o.image_tiles);
+            goto fail;
+        }
+        uint64_t rng = 99;
+        for (size_t i = 0; i < tile * (size_t)o.image_tiles; i++) {
+            rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+            tiles[i] = (float)((rng >> 40) & 0xFFFF) / 32768.0f - 1.0f;
+        }
+        if (loom_vit_encode(vit, pool, embd, tiles, 1, &err)) goto fail; /* warm-up */
+        sample_set ms = {0};
+        for (int r = 0; r < o.reps; r++) {
+            double t0 = loom_time_s();
+            if (loom_vit_encode(vit, pool, embd, tiles, o.image_tiles, &err)) goto fail;
+            ms.v[ms.n++] = (loom_time_s() - t0) * 1e3 / o.image_tiles;
+        }
+        double ms_mean, ms_sd;
+        stats_of(&ms, &ms_mean, &ms_sd);
+        double D = vh->d_vis, F = vh->d_ff, T = vh->n_tok, L = vh->n_layer;
+        double macs = (double)vh->n_patch * 3 * vh->patch_size * vh->patch_size * D + L * T * (4 * D * D + 2 * D * F) +
+                      L * 2 * T * T * D +
+                      (double)vh->n_tok_out * ((double)vh->d_shuffle * vh->d_adapter + (double)vh->d_adapter * vh->d_adapter +
+                                               (double)vh->d_adapter * vh->d_proj);
+        double ops = 2 * macs, ratio = peak_f32 > 0 ? ops / (ms_mean / 1e3) / peak_f32 : 0;
+        if (!o.json)
+            printf("| img    | %8.1f | %5.1f | %9.1f | %5.3f | ms/tile; %.1f GFLOP/tile vs %s peak (ViT %dx%d)\n", ms_mean,
+                   ms_sd, ops / peak_f32 * 1e3, ratio, ops / 1e9, f32_isa, vh->d_vis, vh->n_layer);
+        json_object_set_new(js, "encode_tiles", json_integer(o.image_tiles));
+        json_object_set_new(js, "encode_ms_per_tile", json_real(ms_mean));
+        json_object_set_new(js, "encode_ms_per_tile_sd", json_real(ms_sd));
+        json_object_set_new(js, "encode_ops_per_tile", json_real(ops));
+        json_object_set_new(js, "encode_roofline_ratio", json_real(ratio));
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    json_object_set_new(js, "peak_rss_mb", json_real(ru.ru_maxrss / 1024.0));
+    if (o.json) {
+        char *txt = json_dumps(js, JSON_COMPACT);
+        printf("%s\n", txt ? txt : "{}");
+        free(txt);
+    } else {
+        printf("\npeak RSS: %.1f MB\n", ru.ru_maxrss / 1024.0);
+    }
+    rc = 0;
+    goto done;
+fail:
+    cli_error("bench", "%s", err.msg);
+done:
+    json_decref(js);
+    loom_free(x);
+    loom_free(logits);
+    loom_free(tiles);
+    loom_free(embd);
+    loom_lm_session_free(s);
+    loom_lm_close(lm);
+    loom_vit_close(vit);
+    loom_pool_free(pool);
+    return rc;
 }

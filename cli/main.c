@@ -12,9 +12,13 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+    {"run", cmd_run, "generate text from a prompt (plain, chat or token ids)"},
+    {"caption", cmd_caption, "caption images (files or directories)"},
+    {"summarize", cmd_summarize, "summarize a video clip from sampled frames"},
     {"info", cmd_info, "print a GGUF file's metadata and tensors (--json)"},
     {"quantize", cmd_quantize, "rewrite a GGUF's weight matrices as Q4_K, Q8_0, ... (llama.cpp's rules)"},
     {"bench", cmd_bench, "benchmarks: 'loom bench kernels' for the matmul kernels"},
+    {"synth", cmd_synth, "write random-weight Llama 4-shaped GGUFs (for benchmarks and tests)"},
 };
 
 static void usage(FILE *f) {

@@ -1,0 +1,204 @@
+/* cli/cli_common.c — see cli_common.h. */
+#include "cli/cli_common.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void cli_error(const char *cmd, const char *fmt, ...) {
+    fprintf(stderr, "loom %s: ", cmd);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+bool cli_parse_int(const char *s, long long lo, long long hi, long long *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
+bool cli_parse_float(const char *s, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi)) return false;
+    *out = v;
+    return true;
+}
+
+void cli_gen_opts_init(cli_gen_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->n_ctx = 4096;
+    o->n_predict = 128;
+    o->n_threads = 0;
+    /* Meta's shipped generation config for Llama 4 Instruct: temperature 0.6, top_p 0.9 */
+    o->temp = 0.6f;
+    o->top_p = 0.9f;
+    o->top_k = 0;
+    o->min_p = 0.0f;
+    o->repeat_penalty = 1.0f;
+    o->repeat_last_n = 64;
+}
+
+void cli_gen_opts_help(FILE *f) {
+    fprintf(f,
+            "model:\n"
+            "  -m, --model FILE      text model GGUF (llama4)\n"
+            "  --no-mmap             read weights into memory instead of mapping the file\n"
+            "  --mlock               keep weights in RAM\n"
+            "generation:\n"
+            "  -n, --n-predict N     tokens to generate (default 128)\n"
+            "  -c, --ctx-size N      context positions, prompt + output (default 4096)\n"
+            "  -t, --threads N       CPU threads (default: all cores)\n"
+            "  --temp T              temperature, 0 = greedy (default 0.6)\n"
+            "  --top-k K             keep the K most likely tokens (default 0 = off)\n"
+            "  --top-p P             nucleus sampling (default 0.9)\n"
+            "  --min-p P             drop tokens below P x the best probability (default 0 = off)\n"
+            "  --repeat-penalty X    penalise the last --repeat-last-n tokens (default 1 = off)\n"
+            "  --repeat-last-n N     window of the repetition penalty (default 64)\n"
+            "  --seed S              RNG seed (default: random)\n"
+            "  --ignore-eos          keep generating past end-of-turn tokens\n"
+            "  --system TEXT         system message (chat format)\n"
+            "  --parse-special       treat special-token text in the prompt as control tokens\n"
+            "output:\n"
+            "  --print-ids           print generated token ids instead of text\n"
+            "  -q, --quiet           no timings on stderr\n");
+}
+
+#define NEED_VALUE()                                                                                                   \
+    do {                                                                                                               \
+        if (*i + 1 >= argc) {                                                                                          \
+            cli_error(cmd, "option %s needs a value", a);                                                              \
+            return -1;                                                                                                 \
+        }                                                                                                              \
+        v = argv[++*i];                                                                                                \
+    } while (0)
+
+int cli_parse_gen_opt(cli_gen_opts *o, const char *cmd, int argc, char **argv, int *i) {
+    const char *a = argv[*i], *v = NULL;
+    long long n;
+    double x;
+    if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+        NEED_VALUE();
+        o->model = v;
+    } else if (!strcmp(a, "--mmproj")) {
+        NEED_VALUE();
+        o->mmproj = v;
+    } else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
+        NEED_VALUE();
+        if (!cli_parse_int(v, 0, 1 << 24, &n)) goto bad;
+        o->n_predict = (int)n;
+    } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
+        NEED_VALUE();
+        if (!cli_parse_int(v, 1, 1LL << 26, &n)) goto bad;
+        o->n_ctx = n;
+    } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+        NEED_VALUE();
+        if (!cli_parse_int(v, 1, 512, &n)) goto bad;
+        o->n_threads = (int)n;
+    } else if (!strcmp(a, "--temp")) {
+        NEED_VALUE();
+        if (!cli_parse_float(v, 0, 100, &x)) goto bad;
+        o->temp = (float)x;
+    } else if (!strcmp(a, "--top-k")) {
+        NEED_VALUE();
+        if (!cli_parse_int(v, 0, 1 << 30, &n)) goto bad;
+        o->top_k = (int)n;
+    } else if (!strcmp(a, "--top-p")) {
+        NEED_VALUE();
+        if (!cli_parse_float(v, 0, 1, &x)) goto bad;
+        o->top_p = (float)x;
+    } else if (!strcmp(a, "--min-p")) {
+        NEED_VALUE();
+        if (!cli_parse_float(v, 0, 1, &x)) goto bad;
+        o->min_p = (float)x;
+    } else if (!strcmp(a, "--repeat-penalty")) {
+        NEED_VALUE();
+        if (!cli_parse_float(v, 0.01, 100, &x)) goto bad;
+        o->repeat_penalty = (float)x;
+    } else if (!strcmp(a, "--repeat-last-n")) {
+        NEED_VALUE();
+        if (!cli_parse_int(v, 0, 1 << 20, &n)) goto bad;
+        o->repeat_last_n = (int)n;
+    } else if (!strcmp(a, "--seed")) {
+        NEED_VALUE();
+        char *end;
+        errno = 0;
+        unsigned long long s = strtoull(v, &end, 10);
+        if (errno || *end || end == v) goto bad;
+        o->seed = s;
+        o->seed_set = true;
+    } else if (!strcmp(a, "--system")) {
+        NEED_VALUE();
+        o->system = v;
+    } else if (!strcmp(a, "--no-mmap")) {
+        o->no_mmap = true;
+    } else if (!strcmp(a, "--mlock")) {
+        o->mlock = true;
+    } else if (!strcmp(a, "--print-ids")) {
+        o->print_ids = true;
+    } else if (!strcmp(a, "--json")) {
+        o->json = true;
+    } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+        o->quiet = true;
+    } else if (!strcmp(a, "--ignore-eos")) {
+        o->ignore_eos = true;
+    } else if (!strcmp(a, "--parse-special")) {
+        o->parse_special = true;
+    } else {
+        return 0;
+    }
+    return 1;
+bad:
+    cli_error(cmd, "invalid value '%s' for %s", v, a);
+    return -1;
+}
+
+void cli_sampler_from_opts(const cli_gen_opts *o, loom_sampler_params *sp) {
+    *sp = loom_sampler_default_params();
+    sp->temperature = o->temp;
+    sp->top_k = o->top_k;
+    sp->top_p = o->top_p;
+    sp->min_p = o->min_p;
+    sp->repeat_penalty = o->repeat_penalty;
+    sp->repeat_last_n = o->repeat_last_n;
+    if (o->seed_set) {
+        sp->seed = o->seed;
+    } else {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        sp->seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20);
+    }
+}
+
+bool cli_write_file(const char *cmd, const char *path, const void *data, size_t size, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        cli_error(cmd, "cannot write %s: %s", path, strerror(errno));
+        return false;
+    }
+    bool ok = n == 0 || fwrite(data, size, n, f) == n;
+    if (fclose(f) != 0) ok = false;
+    if (!ok) cli_error(cmd, "error writing %s", path);
+    return ok;
+}
+
+void cli_print_timings(const loom_gen_stats *st) {
+    if (st->n_tiles_encoded || st->t_encode_s > 0)
+        fprintf(stderr, "loom: image encode: %d tiles in %.1f ms (%.1f ms/tile)\n", st->n_tiles_encoded,
+                st->t_encode_s * 1e3, st->n_tiles_encoded ? st->t_encode_s * 1e3 / st->n_tiles_encoded : 0.0);
+    if (st->n_images_cached) fprintf(stderr, "loom: %d image(s) reused from the session cache\n", st->n_images_cached);
+    fprintf(stderr, "loom: prompt: %lld tokens in %.1f ms (%.2f tokens/s)\n", (long long)st->n_prompt,
+            st->t_prompt_s * 1e3, st->t_prompt_s > 0 ? st->n_prompt / st->t_prompt_s : 0.0);
+    fprintf(stderr, "loom: generation: %lld tokens in %.1f ms (%.2f tokens/s)\n", (long long)st->n_gen,
+            st->t_gen_s * 1e3, st->t_gen_s > 0 && st->n_gen > 1 ? (st->n_gen - 1) / st->t_gen_s : 0.0);
+}

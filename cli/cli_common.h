@@ -1,0 +1,50 @@
+/* cli/cli_common.h — option parsing and output helpers shared by the `loom` subcommands. */
+#ifndef LOOM_CLI_COMMON_H
+#define LOOM_CLI_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "fusion/fusion.h"
+
+/* Options every generating command accepts (model, context, sampling, threads, output). */
+typedef struct cli_gen_opts {
+    const char *model, *mmproj;
+    int64_t     n_ctx;
+    int         n_predict;
+    int         n_threads;
+    float       temp, top_p, min_p, repeat_penalty;
+    int         top_k, repeat_last_n;
+    uint64_t    seed;
+    bool        seed_set;
+    bool        no_mmap, mlock;
+    bool        print_ids;
+    bool        json;
+    bool        quiet;
+    bool        ignore_eos;
+    const char *system;
+    bool        parse_special;
+} cli_gen_opts;
+
+void cli_gen_opts_init(cli_gen_opts *o);
+/* Tries argv[*i] as a shared option: 1 consumed (advancing *i past its value), 0 not a shared option,
+ * -1 bad value (message printed). */
+int  cli_parse_gen_opt(cli_gen_opts *o, const char *cmd, int argc, char **argv, int *i);
+void cli_gen_opts_help(FILE *f);
+void cli_sampler_from_opts(const cli_gen_opts *o, loom_sampler_params *sp);
+
+bool cli_parse_int(const char *s, long long lo, long long hi, long long *out);
+bool cli_parse_float(const char *s, double lo, double hi, double *out);
+
+/* Writes n items of `size` bytes; prints an error naming the file on failure. */
+bool cli_write_file(const char *cmd, const char *path, const void *data, size_t size, size_t n);
+
+/* Prints "loom CMD: msg" to stderr. */
+void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Timings like llama.cpp's perf summary, on stderr. */
+void cli_print_timings(const loom_gen_stats *st);
+
+#endif

@@ -1,0 +1,32 @@
+/* core/roofline.h — measured machine limits, for benchmarks that report ratios instead of bare times.
+ *
+ * Each function measures in the calling process, with the thread pool the benchmark itself uses, so a ratio
+ * "kernel throughput / roofline" compares like with like (same threads, same moment, same machine).
+ */
+#ifndef LOOM_CORE_ROOFLINE_H
+#define LOOM_CORE_ROOFLINE_H
+
+#include <stddef.h>
+
+#include "core/threadpool.h"
+
+/* Streaming read bandwidth in bytes/s: every thread sums its slice of a `bytes` buffer (use >= 4x the last-level
+ * cache), best of `reps` passes. Returns 0 when the buffer cannot be allocated. */
+double loom_roofline_read_bw(loom_pool *pool, size_t bytes, int reps);
+
+typedef enum loom_peak_kind {
+    LOOM_PEAK_F32_FMA = 0,  /* f32 multiply-adds, widest FMA the CPU has (AVX-512 or AVX2) */
+    LOOM_PEAK_INT8_DOT = 1, /* int8 multiply-adds: AVX-512 VNNI vpdpbusd, else AVX2 maddubs+madd */
+} loom_peak_kind;
+
+/* Peak operations per second (a multiply-add counts as 2 operations) over all pool threads, from a register-
+ * only loop of independent accumulators. *isa_name (may be NULL) receives the instruction set measured. */
+double loom_roofline_peak(loom_pool *pool, loom_peak_kind kind, const char **isa_name);
+
+/* ==== internal: per-ISA loops (roofline_avx2.c, roofline_avx512.c); each returns the op count done ==== */
+double loom_roofline_fma_avx2(long iters);
+double loom_roofline_fma_avx512(long iters);
+double loom_roofline_int8_avx2(long iters);
+double loom_roofline_int8_avx512(long iters);
+
+#endif

@@ -1,0 +1,355 @@
+/* fusion/lm_forward.c — the backbone forward pass over a batch of positions, with the KV cache.
+ *
+ * Pipeline per layer (LLAMA4.md §1.3–§1.5), for a batch of n embeddings at absolute positions pos..pos+n-1:
+ *
+ *   xn = RMSNorm(x) * attn_norm
+ *   q, k, v = xn Wq, xn Wk, xn Wv                       [n, n_head*d_head], [n, n_kv_head*d_head] x2
+ *   RoPE layers: rotate adjacent pairs of q and k; then QK-norm (no weight) when the model uses it
+ *   NoPE layers: q *= 1 + 0.1 ln(1 + floor((p+1)/floor_scale))       (k untouched, so the cache is too)
+ *   attention: causal; RoPE layers only see keys in their own absolute-aligned chunk
+ *   x += attn Wo
+ *   hn = RMSNorm(x) * ffn_norm
+ *   MoE: top-k over raw router logits, g = sigmoid(logit), routed = E(g * hn) (weight on the INPUT),
+ *        plus the shared expert on hn; dense layers: SwiGLU
+ *   x += ffn
+ * then logits = RMSNorm(x) * output_norm · W_out for the rows the caller asked for.
+ *
+ * Keys and values of the batch are attended from the batch buffers, and only written to the cache after the
+ * layer's attention: a chunked layer's ring holds one chunk, and a batch crossing a chunk boundary must not
+ * overwrite keys that its own earlier queries still need.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/matmul.h"
+#include "core/ops.h"
+#include "fusion/lm_int.h"
+
+#define LM_MAX_BATCH 512
+
+/* ==== scratch layout ==== */
+
+typedef struct batch_dims {
+    size_t d, qd, kvd, wide, hidden, E, K;
+} batch_dims;
+
+static batch_dims dims_of(const loom_lm_hparams *hp) {
+    batch_dims m;
+    m.d = (size_t)hp->d_model;
+    m.qd = (size_t)hp->n_head * hp->d_head;
+    m.kvd = (size_t)hp->n_kv_head * hp->d_head;
+    m.wide = m.qd > m.d ? m.qd : m.d; /* att doubles as the FFN output [n, d] */
+    m.hidden = (size_t)hp->d_expert;
+    if ((size_t)hp->d_shexp > m.hidden) m.hidden = (size_t)hp->d_shexp;
+    if ((size_t)hp->d_ff_dense > m.hidden) m.hidden = (size_t)hp->d_ff_dense;
+    m.E = (size_t)(hp->n_expert > 0 ? hp->n_expert : 1);
+    m.K = (size_t)(hp->n_expert_used > 0 ? hp->n_expert_used : 1);
+    return m;
+}
+
+/* Must cover every loom_arena_alloc in eval_batch (17 allocations, each padded to LOOM_ALIGN). */
+static size_t scratch_bytes(const loom_lm_hparams *hp, size_t B, size_t n_ctx, size_t n_threads) {
+    batch_dims m = dims_of(hp);
+    size_t floats = B * (m.d + 2 * m.wide + m.qd + 2 * m.kvd + 2 * m.hidden + m.d + m.K * m.d + m.E + 3 * m.K);
+    floats += (n_ctx + 16) * n_threads + m.d;
+    return floats * sizeof(float) + 20 * LOOM_ALIGN;
+}
+
+/* ==== session ==== */
+
+loom_status loom_lm_session_new(loom_lm_session **out, const loom_lm *lm, int64_t n_ctx, int n_threads, loom_err *err) {
+    *out = NULL;
+    const loom_lm_hparams *hp = &lm->hp;
+    if (n_ctx < 1 || n_ctx > (1LL << 26))
+        return LOOM_FAIL(err, LOOM_ERR_INVALID, "context size %lld is out of range [1, %lld]", (long long)n_ctx,
+                         1LL << 26);
+    loom_lm_session *s = loom_calloc(1, sizeof *s);
+    if (!s) return LOOM_FAIL(err, LOOM_ERR_NOMEM, "out of memory");
+    s->lm = lm;
+    s->n_ctx = n_ctx;
+    s->max_batch = n_ctx < LM_MAX_BATCH ? n_ctx : LM_MAX_BATCH;
+    loom_status st = loom_pool_new(&s->pool, n_threads, err);
+    if (st) goto fail;
+    s->kv = loom_calloc((size_t)hp->n_layer, sizeof(lm_kv));
+    if (!s->kv) goto nomem;
+    size_t kvd = (size_t)hp->n_kv_head * hp->d_head;
+    for (int l = 0; l < hp->n_layer; l++) {
+        int64_t cap = n_ctx;
+        if (lm->layers[l].use_rope && hp->chunk_size < cap) cap = hp->chunk_size;
+        size_t bytes;
+        if (!loom_size_mul((size_t)cap, kvd * sizeof(float), &bytes)) goto nomem;
+        s->kv[l].cap = cap;
+        s->kv[l].k = loom_malloc(bytes);
+        s->kv[l].v = loom_malloc(bytes);
+        if (!s->kv[l].k || !s->kv[l].v) goto nomem;
+    }
+    if (loom_arena_init(&s->scratch, scratch_bytes(hp, (size_t)s->max_batch, (size_t)n_ctx,
+                                                   (size_t)loom_pool_size(s->pool))) != LOOM_OK)
+        goto nomem;
+    *out = s;
+    return LOOM_OK;
+nomem:
+    st = LOOM_FAIL(err, LOOM_ERR_NOMEM, "out of memory for a %lld-position KV cache (try a smaller -c)", (long long)n_ctx);
+fail:
+    loom_lm_session_free(s);
+    return st;
+}
+
+void loom_lm_session_free(loom_lm_session *s) {
+    if (!s) return;
+    if (s->kv)
+        for (int l = 0; l < s->lm->hp.n_layer; l++) {
+            loom_free(s->kv[l].k);
+            loom_free(s->kv[l].v);
+        }
+    loom_free(s->kv);
+    loom_arena_release(&s->scratch);
+    loom_pool_free(s->pool);
+    loom_free(s);
+}
+
+int64_t loom_lm_session_pos(const loom_lm_session *s) { return s->pos; }
+int64_t loom_lm_session_n_ctx(const loom_lm_session *s) { return s->n_ctx; }
+void loom_lm_session_reset(loom_lm_session *s) { s->pos = 0; }
+
+/* ==== helpers ==== */
+
+static const void *expert_slice(const lm_weight *w, int e) {
+    return (const unsigned char *)w->data + (size_t)e * (size_t)w->n_out * w->row_bytes;
+}
+
+static int mm(loom_lm_session *s, float *y, const lm_weight *w, const void *data, const float *x, int64_t n) {
+    return loom_matmul(s->pool, y, data ? data : w->data, w->type, w->n_in, w->n_out, x, n);
+}
+
+/* ==== attention ==== */
+
+typedef struct attn_job {
+    const loom_lm_hparams *hp;
+    const lm_kv           *kv;
+    const float           *q, *k, *v; /* batch [n, qd], [n, kvd], [n, kvd] */
+    float                 *out;       /* [n, qd] */
+    float                 *scores;    /* [n_threads, n_ctx + 64] */
+    int64_t                score_stride, n, pos0;
+    bool                   chunked;
+} attn_job;
+
+static void attn_rows(void *arg, int64_t begin, int64_t end, int ith) {
+    const attn_job *j = arg;
+    const loom_lm_hparams *hp = j->hp;
+    int dh = hp->d_head, group = hp->n_head / hp->n_kv_head;
+    int64_t qd = (int64_t)hp->n_head * dh, kvd = (int64_t)hp->n_kv_head * dh;
+    float scale = 1.0f / sqrtf((float)dh);
+    float *sc = j->scores + (int64_t)ith * j->score_stride;
+    for (int64_t task = begin; task < end; task++) {
+        int64_t i = task / hp->n_head;
+        int h = (int)(task % hp->n_head), kh = h / group;
+        int64_t p = j->pos0 + i;
+        int64_t lo = j->chunked ? (p / hp->chunk_size) * hp->chunk_size : 0;
+        const float *q = j->q + i * qd + (int64_t)h * dh;
+        for (int64_t t = lo; t <= p; t++) {
+            const float *key = t < j->pos0 ? j->kv->k + (t % j->kv->cap) * kvd : j->k + (t - j->pos0) * kvd;
+            sc[t - lo] = loom_dot_f32(q, key + (int64_t)kh * dh, dh) * scale;
+        }
+        int64_t nk = p - lo + 1;
+        loom_op_softmax(sc, nk);
+        float *o = j->out + i * qd + (int64_t)h * dh;
+        memset(o, 0, sizeof(float) * (size_t)dh);
+        for (int64_t t = lo; t <= p; t++) {
+            const float *val = t < j->pos0 ? j->kv->v + (t % j->kv->cap) * kvd : j->v + (t - j->pos0) * kvd;
+            val += (int64_t)kh * dh;
+            float w = sc[t - lo];
+            for (int c = 0; c < dh; c++) o[c] += w * val[c];
+        }
+    }
+}
+
+/* ==== one layer ==== */
+
+typedef struct batch_bufs {
+    float   *x, *xn, *q, *k, *v, *att, *h1, *h2, *ffn, *gathered, *router;
+    int32_t *sel;   /* [n, k] selected experts */
+    float   *gate;  /* [n, k] sigmoid weights */
+    int32_t *order; /* [n * k] token-slot indices grouped by expert */
+    float   *scores;
+    int64_t  score_stride;
+} batch_bufs;
+
+static int swiglu(loom_lm_session *s, float *out, const lm_weight *g, const lm_weight *u, const lm_weight *dn,
+                  int e, const float *x, int64_t n, batch_bufs *b) {
+    const void *gd = e >= 0 ? expert_slice(g, e) : NULL, *ud = e >= 0 ? expert_slice(u, e) : NULL;
+    const void *dd = e >= 0 ? expert_slice(dn, e) : NULL;
+    if (mm(s, b->h1, g, gd, x, n) || mm(s, b->h2, u, ud, x, n)) return -1;
+    int64_t hw = g->n_out;
+    for (int64_t i = 0; i < n * hw; i++) b->h1[i] = loom_silu(b->h1[i]) * b->h2[i];
+    return mm(s, out, dn, dd, b->h1, n);
+}
+
+static int moe_forward(loom_lm_session *s, const lm_layer *L, const float *hn, float *out, int64_t n, batch_bufs *b) {
+    const loom_lm_hparams *hp = &s->lm->hp;
+    int E = hp->n_expert, K = hp->n_expert_used, d = hp->d_model;
+    if (mm(s, b->router, &L->router, NULL, hn, n)) return -1;
+    /* top-k on the raw logits; the sigmoid of each selected logit is its weight (no softmax, no renorm) */
+    for (int64_t i = 0; i < n; i++) {
+        const float *r = b->router + i * E;
+        for (int k = 0; k < K; k++) {
+            int best = -1;
+            for (int e = 0; e < E; e++) {
+                bool taken = false;
+                for (int kk = 0; kk < k; kk++) taken |= b->sel[i * K + kk] == e;
+                if (!taken && (best < 0 || r[e] > r[best])) best = e;
+            }
+            b->sel[i * K + k] = best;
+            b->gate[i * K + k] = loom_sigmoid(r[best]);
+        }
+    }
+    /* shared expert over the whole batch */
+    if (swiglu(s, out, &L->gate_sh, &L->up_sh, &L->down_sh, -1, hn, n, b)) return -1;
+    /* routed experts: tokens grouped by expert, so each expert's weights are read once per batch */
+    for (int e = 0; e < E; e++) {
+        int64_t cnt = 0;
+        for (int64_t slot = 0; slot < n * K; slot++)
+            if (b->sel[slot] == e) b->order[cnt++] = (int32_t)slot;
+        if (!cnt) continue;
+        for (int64_t c = 0; c < cnt; c++) {
+            int64_t slot = b->order[c], i = slot / K;
+            float g = b->gate[slot];
+            for (int t = 0; t < d; t++) b->gathered[c * d + t] = g * hn[i * d + t];
+        }
+        if (swiglu(s, b->ffn, &L->gate_exps, &L->up_exps, &L->down_exps, e, b->gathered, cnt, b)) return -1;
+        for (int64_t c = 0; c < cnt; c++) {
+            int64_t i = b->order[c] / K;
+            for (int t = 0; t < d; t++) out[i * d + t] += b->ffn[c * d + t];
+        }
+    }
+    return 0;
+}
+
+static void rope_rows(float *x, int64_t n, int n_heads, int dh, int64_t pos0, const float *inv_freq, float *cs) {
+    int n_pairs = dh / 2;
+    for (int64_t i = 0; i < n; i++) {
+        float p = (float)(pos0 + i);
+        for (int k = 0; k < n_pairs; k++) {
+            float ang = p * inv_freq[k];
+            cs[2 * k] = cosf(ang);
+            cs[2 * k + 1] = sinf(ang);
+        }
+        for (int h = 0; h < n_heads; h++) loom_op_rope_pairs(x + (i * n_heads + h) * dh, cs, n_pairs);
+    }
+}
+
+static loom_status layer_forward(loom_lm_session *s, int l, int64_t n, batch_bufs *b, loom_err *err) {
+    const loom_lm *lm = s->lm;
+    const loom_lm_hparams *hp = &lm->hp;
+    const lm_layer *L = &lm->layers[l];
+    int d = hp->d_model, dh = hp->d_head;
+    int64_t qd = (int64_t)hp->n_head * dh, kvd = (int64_t)hp->n_kv_head * dh;
+    int64_t pos0 = s->pos;
+
+    for (int64_t i = 0; i < n; i++) loom_op_rmsnorm(b->xn + i * d, b->x + i * d, L->attn_norm, d, hp->norm_eps);
+    if (mm(s, b->q, &L->wq, NULL, b->xn, n) || mm(s, b->k, &L->wk, NULL, b->xn, n) || mm(s, b->v, &L->wv, NULL, b->xn, n))
+        return LOOM_FAIL(err, LOOM_ERR_NOMEM, "layer %d: attention projections failed", l);
+    if (L->use_rope) {
+        float cs[2048];
+        rope_rows(b->q, n, hp->n_head, dh, pos0, lm->inv_freq, cs);
+        rope_rows(b->k, n, hp->n_kv_head, dh, pos0, lm->inv_freq, cs);
+        if (hp->use_qk_norm) {
+            for (int64_t r = 0; r < n * hp->n_head; r++) loom_op_rmsnorm(b->q + r * dh, b->q + r * dh, NULL, dh, hp->norm_eps);
+            for (int64_t r = 0; r < n * hp->n_kv_head; r++) loom_op_rmsnorm(b->k + r * dh, b->k + r * dh, NULL, dh, hp->norm_eps);
+        }
+    } else {
+        for (int64_t i = 0; i < n; i++) {
+            double p = (double)(pos0 + i);
+            float sc = (float)(log(floor((p + 1.0) / hp->temp_floor_scale) + 1.0) * hp->temp_attn_scale + 1.0);
+            for (int64_t c = 0; c < qd; c++) b->q[i * qd + c] *= sc;
+        }
+    }
+    attn_job job = {hp, &s->kv[l], b->q, b->k, b->v, b->att, b->scores, b->score_stride, n, pos0, L->use_rope};
+    loom_pool_for(s->pool, n * hp->n_head, attn_rows, &job);
+    /* now the batch's keys may enter the ring (only the last `cap` of them can matter) */
+    lm_kv *kv = &s->kv[l];
+    for (int64_t i = n > kv->cap ? n - kv->cap : 0; i < n; i++) {
+        int64_t slot = (pos0 + i) % kv->cap;
+        memcpy(kv->k + slot * kvd, b->k + i * kvd, sizeof(float) * (size_t)kvd);
+        memcpy(kv->v + slot * kvd, b->v + i * kvd, sizeof(float) * (size_t)kvd);
+    }
+    if (mm(s, b->xn, &L->wo, NULL, b->att, n)) return LOOM_FAIL(err, LOOM_ERR_NOMEM, "layer %d: output projection failed", l);
+    for (int64_t i = 0; i < n * d; i++) b->x[i] += b->xn[i];
+
+    for (int64_t i = 0; i < n; i++) loom_op_rmsnorm(b->xn + i * d, b->x + i * d, L->ffn_norm, d, hp->norm_eps);
+    /* att is dead after the output projection and at least d wide per row: it takes the FFN output */
+    int rc = L->is_moe ? moe_forward(s, L, b->xn, b->att, n, b)
+                       : swiglu(s, b->att, &L->gate, &L->up, &L->down, -1, b->xn, n, b);
+    if (rc) return LOOM_FAIL(err, LOOM_ERR_NOMEM, "layer %d: feed-forward failed", l);
+    for (int64_t i = 0; i < n * d; i++) b->x[i] += b->att[i];
+    return LOOM_OK;
+}
+
+/* ==== eval ==== */
+
+static loom_status eval_batch(loom_lm_session *s, const float *x, int64_t n, float *logits, bool all_rows,
+                              loom_err *err) {
+    const loom_lm *lm = s->lm;
+    const loom_lm_hparams *hp = &lm->hp;
+    batch_dims m = dims_of(hp);
+    size_t d = m.d, qd = m.qd, kvd = m.kvd, hidden = m.hidden, E = m.E, K = m.K, wide = m.wide;
+    size_t N = (size_t)n;
+    loom_arena *a = &s->scratch;
+    loom_arena_reset(a);
+    batch_bufs b = {0};
+    b.x = loom_arena_alloc(a, N * d * sizeof(float));
+    b.xn = loom_arena_alloc(a, N * wide * sizeof(float));
+    b.q = loom_arena_alloc(a, N * qd * sizeof(float));
+    b.k = loom_arena_alloc(a, N * kvd * sizeof(float));
+    b.v = loom_arena_alloc(a, N * kvd * sizeof(float));
+    b.att = loom_arena_alloc(a, N * wide * sizeof(float));
+    b.h1 = loom_arena_alloc(a, N * hidden * sizeof(float));
+    b.h2 = loom_arena_alloc(a, N * hidden * sizeof(float));
+    b.ffn = loom_arena_alloc(a, N * d * sizeof(float));
+    b.gathered = loom_arena_alloc(a, N * K * d * sizeof(float));
+    b.router = loom_arena_alloc(a, N * E * sizeof(float));
+    b.sel = loom_arena_alloc(a, N * K * sizeof(int32_t));
+    b.gate = loom_arena_alloc(a, N * K * sizeof(float));
+    b.order = loom_arena_alloc(a, N * K * sizeof(int32_t));
+    b.score_stride = s->n_ctx + 16;
+    b.scores = loom_arena_alloc(a, (size_t)b.score_stride * (size_t)loom_pool_size(s->pool) * sizeof(float));
+    float *norm = loom_arena_alloc(a, d * sizeof(float));
+    if (!b.x || !b.xn || !b.q || !b.k || !b.v || !b.att || !b.h1 || !b.h2 || !b.ffn || !b.gathered || !b.router ||
+        !b.sel || !b.gate || !b.order || !b.scores || !norm)
+        return LOOM_FAIL(err, LOOM_ERR_NOMEM, "scratch arena too small for a batch of %lld", (long long)n);
+    memcpy(b.x, x, N * d * sizeof(float));
+    for (int l = 0; l < hp->n_layer; l++) {
+        loom_status st = layer_forward(s, l, n, &b, err);
+        if (st) return st;
+    }
+    s->pos += n;
+    if (!logits) return LOOM_OK;
+    int64_t first = all_rows ? 0 : n - 1;
+    for (int64_t i = first; i < n; i++) {
+        loom_op_rmsnorm(b.xn + (i - first) * d, b.x + i * d, lm->output_norm, (int64_t)d, hp->norm_eps);
+    }
+    if (loom_matmul(s->pool, logits, lm->output.data, lm->output.type, lm->output.n_in, lm->output.n_out, b.xn, n - first))
+        return LOOM_FAIL(err, LOOM_ERR_NOMEM, "output head failed");
+    return LOOM_OK;
+}
+
+loom_status loom_lm_eval(loom_lm_session *s, const float *x, int64_t n, float *logits, loom_logits_mode mode,
+                         loom_err *err) {
+    if (n < 1) return LOOM_FAIL(err, LOOM_ERR_INVALID, "nothing to evaluate");
+    if (n > s->n_ctx - s->pos)
+        return LOOM_FAIL(err, LOOM_ERR_LIMIT, "%lld more positions do not fit the context of %lld (%lld used); use a larger -c",
+                         (long long)n, (long long)s->n_ctx, (long long)s->pos);
+    int64_t V = s->lm->hp.n_vocab, d = s->lm->hp.d_model;
+    for (int64_t done = 0; done < n;) {
+        int64_t nb = n - done < s->max_batch ? n - done : s->max_batch;
+        bool last_batch = done + nb == n;
+        float *out = NULL;
+        if (mode == LOOM_LOGITS_ALL) out = logits + done * V;
+        else if (mode == LOOM_LOGITS_LAST && last_batch) out = logits;
+        loom_status st = eval_batch(s, x + done * d, nb, out, mode == LOOM_LOGITS_ALL, err);
+        if (st) return st;
+        done += nb;
+    }
+    return LOOM_OK;
+}
