@@ -122,7 +122,9 @@ static loom_status fill_tensor(void *ctx, void *dst, size_t nbytes, loom_err *er
     j.out_row = loom_row_size(qt->out, t->ne[0]);
     atomic_init(&j.failed, 0);
     int64_t rows = t->ne[1] * t->ne[2] * t->ne[3];
-    if (t->ne[0] && rows) loom_pool_for(qt->q->pool, rows, quantize_rows, &j);
+    /* below ~256K elements waking the pool costs more than the work (norms, routers, small models) */
+    if (t->ne[0] && rows && t->ne[0] * rows < (1 << 18)) quantize_rows(&j, 0, rows, 0);
+    else if (t->ne[0] && rows) loom_pool_for(qt->q->pool, rows, quantize_rows, &j);
     (void)nbytes;
     if (atomic_load(&j.failed))
         return LOOM_FAIL(err, LOOM_ERR_UNSUPPORTED, "tensor '%s': cannot convert %s to %s", t->name,
