@@ -14,6 +14,7 @@ typedef struct command {
 static const command commands[] = {
     {"info", cmd_info, "print a GGUF file's metadata and tensors (--json)"},
     {"bench", cmd_bench, "benchmarks: 'loom bench kernels' for the matmul kernels"},
+    {"tokenize", cmd_tokenize, "tokenize stdin with a model's vocabulary, print the ids (--jsonl)"},
 };
 
 static void usage(FILE *f) {

@@ -1,0 +1,281 @@
+/* text/sampler.c — choosing the next token from the backbone's logits.
+ *
+ * One fixed chain, in llama.cpp's default order: repetition penalty -> top-k -> top-p -> min-p -> temperature
+ * -> draw. Each filter keeps a prefix of the tokens sorted by logit (best first), so the kept set is the
+ * shortest of the three prefixes and the tokens never need a full sort: a binary max-heap over the vocabulary
+ * (O(n) to build) is popped only as far as the kept set reaches. top-p and min-p see the probabilities before
+ * temperature, as llama.cpp's chain does; top-p's probabilities are renormalised over the top-k set.
+ *
+ * The RNG is xoshiro256** seeded through splitmix64, so a seed gives the same draws on every platform.
+ * Ties between equal logits go to the lower id, in greedy and in the candidate order alike.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "text/text.h"
+
+#define MAX_WINDOW (1 << 20)
+
+struct loom_sampler {
+    loom_sampler_params p;
+    uint64_t            rng[4];
+    int32_t            *hist; /* ring buffer [p.repeat_last_n] */
+    int32_t             hist_n, hist_pos;
+    int32_t            *uniq; /* [p.repeat_last_n] scratch for the penalty */
+    /* per-call scratch, sized for the largest n_vocab seen */
+    int32_t             cap;
+    float              *logit; /* [n_vocab] penalised copy, NaN -> -inf */
+    int32_t            *heap;  /* [n_vocab] ids, max-heap by logit */
+    int32_t            *keep;  /* [n_vocab] kept ids, best first */
+    float              *w;     /* [n_vocab] their weights after temperature */
+};
+
+loom_sampler_params loom_sampler_default_params(void) {
+    return (loom_sampler_params){.temperature = 0.8f,
+                                 .top_k = 40,
+                                 .top_p = 0.95f,
+                                 .min_p = 0.05f,
+                                 .repeat_penalty = 1.0f,
+                                 .repeat_last_n = 64,
+                                 .seed = 0};
+}
+
+/* ==== RNG ==== */
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+static uint64_t xoshiro_next(uint64_t s[4]) {
+    uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return r;
+}
+
+static double uniform01(uint64_t s[4]) { return (double)(xoshiro_next(s) >> 11) * 0x1.0p-53; }
+
+static void seed_rng(loom_sampler *s) {
+    uint64_t x = s->p.seed;
+    for (int i = 0; i < 4; i++) s->rng[i] = splitmix64(&x);
+}
+
+/* ==== lifecycle ==== */
+
+loom_status loom_sampler_new(loom_sampler **out, const loom_sampler_params *p, loom_err *err) {
+    if (!out) return LOOM_FAIL(err, LOOM_ERR_INVALID, "loom_sampler_new: NULL argument");
+    *out = NULL;
+    loom_sampler_params q = p ? *p : loom_sampler_default_params();
+    if (isnan(q.temperature) || isnan(q.top_p) || isnan(q.min_p))
+        return LOOM_FAIL(err, LOOM_ERR_INVALID, "sampler: NaN temperature, top_p or min_p");
+    if (!(q.repeat_penalty > 0) || isinf(q.repeat_penalty))
+        return LOOM_FAIL(err, LOOM_ERR_INVALID, "sampler: repeat penalty %g must be positive", q.repeat_penalty);
+    if (q.repeat_last_n < 0 || q.repeat_last_n > MAX_WINDOW)
+        return LOOM_FAIL(err, LOOM_ERR_INVALID, "sampler: repeat window %d outside 0..%d", q.repeat_last_n, MAX_WINDOW);
+    loom_sampler *s = loom_calloc(1, sizeof *s);
+    if (!s) return LOOM_FAIL(err, LOOM_ERR_NOMEM, "sampler: out of memory");
+    s->p = q;
+    if (q.repeat_last_n > 0) {
+        s->hist = loom_malloc((size_t)q.repeat_last_n * sizeof *s->hist);
+        s->uniq = loom_malloc((size_t)q.repeat_last_n * sizeof *s->uniq);
+        if (!s->hist || !s->uniq) {
+            loom_sampler_free(s);
+            return LOOM_FAIL(err, LOOM_ERR_NOMEM, "sampler: out of memory (history)");
+        }
+    }
+    seed_rng(s);
+    *out = s;
+    return LOOM_OK;
+}
+
+void loom_sampler_free(loom_sampler *s) {
+    if (!s) return;
+    loom_free(s->hist);
+    loom_free(s->uniq);
+    loom_free(s->logit);
+    loom_free(s->heap);
+    loom_free(s->keep);
+    loom_free(s->w);
+    loom_free(s);
+}
+
+void loom_sampler_accept(loom_sampler *s, int32_t id) {
+    if (!s || s->p.repeat_last_n <= 0) return;
+    s->hist[s->hist_pos] = id;
+    s->hist_pos = (s->hist_pos + 1) % s->p.repeat_last_n;
+    if (s->hist_n < s->p.repeat_last_n) s->hist_n++;
+}
+
+void loom_sampler_reset(loom_sampler *s) {
+    if (!s) return;
+    s->hist_n = s->hist_pos = 0;
+    seed_rng(s);
+}
+
+/* ==== the chain ==== */
+
+static int reserve(loom_sampler *s, int32_t n) {
+    if (n <= s->cap) return 1;
+    float *l = loom_realloc(s->logit, (size_t)n * sizeof *l);
+    if (l) s->logit = l;
+    int32_t *h = l ? loom_realloc(s->heap, (size_t)n * sizeof *h) : NULL;
+    if (h) s->heap = h;
+    int32_t *k = h ? loom_realloc(s->keep, (size_t)n * sizeof *k) : NULL;
+    if (k) s->keep = k;
+    float *w = k ? loom_realloc(s->w, (size_t)n * sizeof *w) : NULL;
+    if (!w) return 0;
+    s->w = w;
+    s->cap = n;
+    return 1;
+}
+
+static int cmp_i32(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* llama.cpp's repetition penalty: every distinct id of the window once; positive logits shrink, negative grow. */
+static void apply_penalty(loom_sampler *s, int32_t n) {
+    if (s->p.repeat_penalty == 1.0f || s->hist_n == 0) return;
+    memcpy(s->uniq, s->hist, (size_t)s->hist_n * sizeof *s->uniq);
+    qsort(s->uniq, (size_t)s->hist_n, sizeof *s->uniq, cmp_i32);
+    for (int32_t i = 0; i < s->hist_n; i++) {
+        int32_t id = s->uniq[i];
+        if ((i > 0 && id == s->uniq[i - 1]) || id < 0 || id >= n) continue;
+        float *l = &s->logit[id];
+        *l = *l > 0 ? *l / s->p.repeat_penalty : *l * s->p.repeat_penalty;
+    }
+}
+
+/* better(a, b): a sorts before b (higher logit, then lower id) */
+static inline int better(const float *l, int32_t a, int32_t b) { return l[a] > l[b] || (l[a] == l[b] && a < b); }
+
+static void sift_down(const float *l, int32_t *h, int32_t n, int32_t i) {
+    int32_t v = h[i];
+    for (;;) {
+        int32_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && better(l, h[c + 1], h[c])) c++;
+        if (!better(l, h[c], v)) break;
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = v;
+}
+
+static int32_t heap_pop(const float *l, int32_t *h, int32_t *n) {
+    int32_t top = h[0];
+    h[0] = h[--*n];
+    if (*n > 0) sift_down(l, h, *n, 0);
+    return top;
+}
+
+/* Runs the chain up to the draw: s->keep[0..m) best first with weights s->w (summing to *wsum). Returns m,
+ * 0 when no logit is finite, -1 on bad arguments or memory. */
+static int32_t prepare(loom_sampler *s, const float *logits, int32_t n, double *wsum) {
+    if (!s || !logits || n <= 0 || !reserve(s, n)) return -1;
+    float *l = s->logit;
+    for (int32_t i = 0; i < n; i++) l[i] = isnan(logits[i]) ? -INFINITY : logits[i];
+    apply_penalty(s, n);
+
+    if (s->p.temperature <= 0 || s->p.top_k == 1) {
+        int32_t best = 0;
+        for (int32_t i = 1; i < n; i++)
+            if (l[i] > l[best]) best = i;
+        if (l[best] == -INFINITY) return 0;
+        s->keep[0] = best;
+        s->w[0] = 1.0f;
+        *wsum = 1.0;
+        return 1;
+    }
+
+    int32_t hn = 0;
+    for (int32_t i = 0; i < n; i++)
+        if (l[i] > -INFINITY) s->heap[hn++] = i;
+    if (hn == 0) return 0;
+    for (int32_t i = hn / 2 - 1; i >= 0; i--) sift_down(l, s->heap, hn, i);
+    const float M = l[s->heap[0]];
+    /* +inf logits: M - M is NaN; treat every +inf as equally certain and the rest as impossible */
+    const int inf_max = isinf(M);
+
+    int32_t K = s->p.top_k > 0 && s->p.top_k < hn ? s->p.top_k : hn;
+    double D = 0; /* softmax denominator (before temperature) over the top-k set, for top-p */
+    int32_t m = 0;
+    if (K < hn) { /* pop the top-k now: the denominator needs all of them */
+        for (; m < K; m++) {
+            s->keep[m] = heap_pop(l, s->heap, &hn);
+            D += inf_max ? (l[s->keep[m]] == M) : exp((double)l[s->keep[m]] - M);
+        }
+    } else {
+        for (int32_t i = 0; i < hn; i++) D += inf_max ? (l[s->heap[i]] == M) : exp((double)l[s->heap[i]] - M);
+    }
+    const int use_p = s->p.top_p < 1.0f;
+    const double thr = s->p.min_p > 0 ? (double)M + log((double)s->p.min_p) : -INFINITY;
+
+    int32_t kept = 0;
+    double cum = 0;
+    for (; kept < K; kept++) {
+        int32_t id = kept < m ? s->keep[kept] : (s->keep[kept] = heap_pop(l, s->heap, &hn), s->keep[kept]);
+        double lv = l[id];
+        if (kept > 0 && (lv < thr || (inf_max && lv != M))) break; /* min-p (the best token always stays) */
+        if (use_p) {
+            cum += (inf_max ? (lv == M) : exp(lv - M)) / D;
+            if (cum >= s->p.top_p) {
+                kept++;
+                break;
+            }
+        }
+    }
+
+    const double T = s->p.temperature;
+    double sum = 0;
+    for (int32_t i = 0; i < kept; i++) {
+        double lv = l[s->keep[i]];
+        s->w[i] = (float)(inf_max ? (lv == M) : exp((lv - M) / T));
+        sum += s->w[i];
+    }
+    *wsum = sum;
+    return kept;
+}
+
+int32_t loom_sampler_sample(loom_sampler *s, const float *logits, int32_t n_vocab) {
+    double sum;
+    int32_t m = prepare(s, logits, n_vocab, &sum);
+    if (m <= 0) return -1;
+    int32_t pick = m - 1;
+    if (m > 1) {
+        double u = uniform01(s->rng) * sum, acc = 0;
+        for (int32_t i = 0; i < m; i++) {
+            acc += s->w[i];
+            if (u < acc) {
+                pick = i;
+                break;
+            }
+        }
+    }
+    int32_t id = s->keep[pick];
+    loom_sampler_accept(s, id);
+    return id;
+}
+
+int32_t loom_sampler_candidates(loom_sampler *s, const float *logits, int32_t n_vocab, int32_t *ids, float *probs,
+                                int32_t cap) {
+    double sum;
+    int32_t m = prepare(s, logits, n_vocab, &sum);
+    if (m <= 0) return -1;
+    for (int32_t i = 0; i < m && i < cap; i++) {
+        if (ids) ids[i] = s->keep[i];
+        if (probs) probs[i] = (float)(s->w[i] / sum);
+    }
+    return m;
+}
