@@ -4,7 +4,8 @@
  * -> draw. Each filter keeps a prefix of the tokens sorted by logit (best first), so the kept set is the
  * shortest of the three prefixes and the tokens never need a full sort: a binary max-heap over the vocabulary
  * (O(n) to build) is popped only as far as the kept set reaches. top-p and min-p see the probabilities before
- * temperature, as llama.cpp's chain does; top-p's probabilities are renormalised over the top-k set.
+ * temperature, as llama.cpp's chain does; top-p's probabilities are renormalised over the top-k set. Top-k
+ * alone is one pass with a K-entry heap; without top-k and top-p nothing is sorted at all.
  *
  * The RNG is xoshiro256** seeded through splitmix64, so a seed gives the same draws on every platform.
  * Ties between equal logits go to the lower id, in greedy and in the candidate order alike.
@@ -160,13 +161,14 @@ static void apply_penalty(loom_sampler *s, int32_t n) {
 /* better(a, b): a sorts before b (higher logit, then lower id) */
 static inline int better(const float *l, int32_t a, int32_t b) { return l[a] > l[b] || (l[a] == l[b] && a < b); }
 
-static void sift_down(const float *l, int32_t *h, int32_t n, int32_t i) {
+/* Binary heap of ids; max = 1: best on top (the candidate order), max = 0: worst on top (top-k selection). */
+static void sift_down(const float *l, int32_t *h, int32_t n, int32_t i, int max) {
     int32_t v = h[i];
     for (;;) {
         int32_t c = 2 * i + 1;
         if (c >= n) break;
-        if (c + 1 < n && better(l, h[c + 1], h[c])) c++;
-        if (!better(l, h[c], v)) break;
+        if (c + 1 < n && (max ? better(l, h[c + 1], h[c]) : better(l, h[c], h[c + 1]))) c++;
+        if (max ? !better(l, h[c], v) : !better(l, v, h[c])) break;
         h[i] = h[c];
         i = c;
     }
@@ -176,71 +178,100 @@ static void sift_down(const float *l, int32_t *h, int32_t n, int32_t i) {
 static int32_t heap_pop(const float *l, int32_t *h, int32_t *n) {
     int32_t top = h[0];
     h[0] = h[--*n];
-    if (*n > 0) sift_down(l, h, *n, 0);
+    if (*n > 0) sift_down(l, h, *n, 0, 1);
     return top;
 }
 
-/* Runs the chain up to the draw: s->keep[0..m) best first with weights s->w (summing to *wsum). Returns m,
- * 0 when no logit is finite, -1 on bad arguments or memory. */
-static int32_t prepare(loom_sampler *s, const float *logits, int32_t n, double *wsum) {
+static double weight(double lv, double M, int inf_max) { return inf_max ? (lv == M) : exp(lv - M); }
+
+/* Runs the chain up to the draw: s->keep[0..m) with weights s->w (summing to *wsum), best first when the
+ * filters needed the order or `sorted` asks for it. Returns m, 0 when no logit is finite, -1 on bad arguments
+ * or memory. */
+static int32_t prepare(loom_sampler *s, const float *logits, int32_t n, double *wsum, int sorted) {
     if (!s || !logits || n <= 0 || !reserve(s, n)) return -1;
     float *l = s->logit;
     for (int32_t i = 0; i < n; i++) l[i] = isnan(logits[i]) ? -INFINITY : logits[i];
     apply_penalty(s, n);
 
+    int32_t best = 0, n_fin = 0;
+    for (int32_t i = 0; i < n; i++) {
+        if (l[i] > l[best]) best = i;
+        n_fin += l[i] > -INFINITY;
+    }
+    if (n_fin == 0) return 0;
     if (s->p.temperature <= 0 || s->p.top_k == 1) {
-        int32_t best = 0;
-        for (int32_t i = 1; i < n; i++)
-            if (l[i] > l[best]) best = i;
-        if (l[best] == -INFINITY) return 0;
         s->keep[0] = best;
         s->w[0] = 1.0f;
         *wsum = 1.0;
         return 1;
     }
-
-    int32_t hn = 0;
-    for (int32_t i = 0; i < n; i++)
-        if (l[i] > -INFINITY) s->heap[hn++] = i;
-    if (hn == 0) return 0;
-    for (int32_t i = hn / 2 - 1; i >= 0; i--) sift_down(l, s->heap, hn, i);
-    const float M = l[s->heap[0]];
-    /* +inf logits: M - M is NaN; treat every +inf as equally certain and the rest as impossible */
+    const double M = l[best];
+    /* +inf logits: treat every +inf as equally certain and the rest as impossible (M - M would be NaN) */
     const int inf_max = isinf(M);
-
-    int32_t K = s->p.top_k > 0 && s->p.top_k < hn ? s->p.top_k : hn;
-    double D = 0; /* softmax denominator (before temperature) over the top-k set, for top-p */
-    int32_t m = 0;
-    if (K < hn) { /* pop the top-k now: the denominator needs all of them */
-        for (; m < K; m++) {
-            s->keep[m] = heap_pop(l, s->heap, &hn);
-            D += inf_max ? (l[s->keep[m]] == M) : exp((double)l[s->keep[m]] - M);
-        }
-    } else {
-        for (int32_t i = 0; i < hn; i++) D += inf_max ? (l[s->heap[i]] == M) : exp((double)l[s->heap[i]] - M);
-    }
     const int use_p = s->p.top_p < 1.0f;
-    const double thr = s->p.min_p > 0 ? (double)M + log((double)s->p.min_p) : -INFINITY;
+    const double thr = s->p.min_p > 0 ? M + log((double)s->p.min_p) : -INFINITY;
+    const int32_t K = s->p.top_k > 0 && s->p.top_k < n_fin ? s->p.top_k : n_fin;
+    int32_t *keep = s->keep, kept = 0;
 
-    int32_t kept = 0;
-    double cum = 0;
-    for (; kept < K; kept++) {
-        int32_t id = kept < m ? s->keep[kept] : (s->keep[kept] = heap_pop(l, s->heap, &hn), s->keep[kept]);
-        double lv = l[id];
-        if (kept > 0 && (lv < thr || (inf_max && lv != M))) break; /* min-p (the best token always stays) */
-        if (use_p) {
-            cum += (inf_max ? (lv == M) : exp(lv - M)) / D;
-            if (cum >= s->p.top_p) {
+    if (K < n_fin) {
+        /* top-k in one pass with a worst-on-top heap of K ids, then sorted best first (heap sort) */
+        int32_t hn = 0;
+        for (int32_t i = 0; i < n; i++) {
+            if (l[i] == -INFINITY) continue;
+            if (hn < K) {
+                int32_t j = hn++;
+                keep[j] = i;
+                while (j > 0 && better(l, keep[(j - 1) / 2], keep[j])) { /* sift up: worse parent stays on top */
+                    int32_t p = (j - 1) / 2, tmp = keep[p];
+                    keep[p] = keep[j];
+                    keep[j] = tmp;
+                    j = p;
+                }
+            } else if (better(l, i, keep[0])) {
+                keep[0] = i;
+                sift_down(l, keep, hn, 0, 0);
+            }
+        }
+        for (int32_t e = hn - 1; e > 0; e--) { /* worst-on-top heap sort leaves the array best first */
+            int32_t tmp = keep[0];
+            keep[0] = keep[e];
+            keep[e] = tmp;
+            sift_down(l, keep, e, 0, 0);
+        }
+        double D = 0, cum = 0; /* top-p renormalises over the top-k set */
+        for (int32_t i = 0; i < K; i++) D += weight(l[keep[i]], M, inf_max);
+        for (kept = 0; kept < K; kept++) {
+            double lv = l[keep[kept]];
+            if (kept > 0 && (lv < thr || (inf_max && lv != M))) break; /* min-p; the best token always stays */
+            if (use_p && (cum += weight(lv, M, inf_max) / D) >= s->p.top_p) {
                 kept++;
                 break;
             }
         }
+    } else if (use_p || sorted) {
+        /* the order matters: heapify everything, pop only as far as the kept set reaches */
+        int32_t *h = s->heap, hn = 0;
+        double D = 0, cum = 0;
+        for (int32_t i = 0; i < n; i++)
+            if (l[i] > -INFINITY) h[hn++] = i, D += weight(l[i], M, inf_max);
+        for (int32_t i = hn / 2 - 1; i >= 0; i--) sift_down(l, h, hn, i, 1);
+        while (hn > 0) {
+            int32_t id = heap_pop(l, h, &hn);
+            double lv = l[id];
+            if (kept > 0 && (lv < thr || (inf_max && lv != M))) break;
+            keep[kept++] = id;
+            if (use_p && (cum += weight(lv, M, inf_max) / D) >= s->p.top_p) break;
+        }
+    } else {
+        /* no top-k, no top-p: min-p is a plain threshold and the draw needs no order */
+        for (int32_t i = 0; i < n; i++)
+            if (l[i] > -INFINITY && (i == best || (l[i] >= thr && !(inf_max && l[i] != M)))) keep[kept++] = i;
     }
 
     const double T = s->p.temperature;
     double sum = 0;
     for (int32_t i = 0; i < kept; i++) {
-        double lv = l[s->keep[i]];
+        double lv = l[keep[i]];
         s->w[i] = (float)(inf_max ? (lv == M) : exp((lv - M) / T));
         sum += s->w[i];
     }
@@ -250,7 +281,7 @@ static int32_t prepare(loom_sampler *s, const float *logits, int32_t n, double *
 
 int32_t loom_sampler_sample(loom_sampler *s, const float *logits, int32_t n_vocab) {
     double sum;
-    int32_t m = prepare(s, logits, n_vocab, &sum);
+    int32_t m = prepare(s, logits, n_vocab, &sum, 0);
     if (m <= 0) return -1;
     int32_t pick = m - 1;
     if (m > 1) {
@@ -271,7 +302,7 @@ int32_t loom_sampler_sample(loom_sampler *s, const float *logits, int32_t n_voca
 int32_t loom_sampler_candidates(loom_sampler *s, const float *logits, int32_t n_vocab, int32_t *ids, float *probs,
                                 int32_t cap) {
     double sum;
-    int32_t m = prepare(s, logits, n_vocab, &sum);
+    int32_t m = prepare(s, logits, n_vocab, &sum, 1);
     if (m <= 0) return -1;
     for (int32_t i = 0; i < m && i < cap; i++) {
         if (ids) ids[i] = s->keep[i];
