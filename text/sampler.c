@@ -2,10 +2,10 @@
  *
  * One fixed chain, in llama.cpp's default order: repetition penalty -> top-k -> top-p -> min-p -> temperature
  * -> draw. Each filter keeps a prefix of the tokens sorted by logit (best first), so the kept set is the
- * shortest of the three prefixes and the tokens never need a full sort: a binary max-heap over the vocabulary
- * (O(n) to build) is popped only as far as the kept set reaches. top-p and min-p see the probabilities before
- * temperature, as llama.cpp's chain does; top-p's probabilities are renormalised over the top-k set. Top-k
- * alone is one pass with a K-entry heap; without top-k and top-p nothing is sorted at all.
+ * shortest of the three prefixes and the vocabulary never needs a full sort: top-k is one pass with a K-entry
+ * heap (then top-p and min-p scan those K), top-p without top-k is a quickselect on mass (O(n) expected), and
+ * min-p alone is a plain threshold. top-p and min-p see the probabilities before temperature, as llama.cpp's
+ * chain does; top-p's probabilities are renormalised over the top-k set.
  *
  * The RNG is xoshiro256** seeded through splitmix64, so a seed gives the same draws on every platform.
  * Ties between equal logits go to the lower id, in greedy and in the candidate order alike.
@@ -30,6 +30,7 @@ struct loom_sampler {
     int32_t            *heap;  /* [n_vocab] ids, max-heap by logit */
     int32_t            *keep;  /* [n_vocab] kept ids, best first */
     float              *w;     /* [n_vocab] their weights after temperature */
+    float              *pw;    /* [n_vocab] weight of each id before temperature (top-p selection) */
 };
 
 loom_sampler_params loom_sampler_default_params(void) {
@@ -107,6 +108,7 @@ void loom_sampler_free(loom_sampler *s) {
     loom_free(s->heap);
     loom_free(s->keep);
     loom_free(s->w);
+    loom_free(s->pw);
     loom_free(s);
 }
 
@@ -134,8 +136,10 @@ static int reserve(loom_sampler *s, int32_t n) {
     int32_t *k = h ? loom_realloc(s->keep, (size_t)n * sizeof *k) : NULL;
     if (k) s->keep = k;
     float *w = k ? loom_realloc(s->w, (size_t)n * sizeof *w) : NULL;
-    if (!w) return 0;
-    s->w = w;
+    if (w) s->w = w;
+    float *pw = w ? loom_realloc(s->pw, (size_t)n * sizeof *pw) : NULL;
+    if (!pw) return 0;
+    s->pw = pw;
     s->cap = n;
     return 1;
 }
@@ -161,7 +165,7 @@ static void apply_penalty(loom_sampler *s, int32_t n) {
 /* better(a, b): a sorts before b (higher logit, then lower id) */
 static inline int better(const float *l, int32_t a, int32_t b) { return l[a] > l[b] || (l[a] == l[b] && a < b); }
 
-/* Binary heap of ids; max = 1: best on top (the candidate order), max = 0: worst on top (top-k selection). */
+/* Binary heap of ids; max = 1: best on top, max = 0: worst on top (top-k selection, heap sort). */
 static void sift_down(const float *l, int32_t *h, int32_t n, int32_t i, int max) {
     int32_t v = h[i];
     for (;;) {
@@ -175,14 +179,59 @@ static void sift_down(const float *l, int32_t *h, int32_t n, int32_t i, int max)
     h[i] = v;
 }
 
-static int32_t heap_pop(const float *l, int32_t *h, int32_t *n) {
-    int32_t top = h[0];
-    h[0] = h[--*n];
-    if (*n > 0) sift_down(l, h, *n, 0, 1);
-    return top;
+static double weight(double lv, double M, int inf_max) { return inf_max ? (lv == M) : exp(lv - M); }
+
+/* Sorts ids a[0..n) best first: heap sort on a worst-on-top heap, which leaves the best at the front. */
+static void sort_best_first(const float *l, int32_t *a, int32_t n) {
+    for (int32_t i = n / 2 - 1; i >= 0; i--) sift_down(l, a, n, i, 0);
+    for (int32_t e = n - 1; e > 0; e--) {
+        int32_t tmp = a[0];
+        a[0] = a[e];
+        a[e] = tmp;
+        sift_down(l, a, e, 0, 0);
+    }
 }
 
-static double weight(double lv, double M, int inf_max) { return inf_max ? (lv == M) : exp(lv - M); }
+/* Reorders ids a[0..n) so that a[0..cut) is the shortest prefix of the best-first order whose weight pw[]
+ * reaches target, and returns cut (n when rounding leaves the total short). Quickselect on (logit, id), which
+ * is a strict order, so the cut is the one a full sort would give. */
+static int32_t select_top_p(const float *l, const float *pw, int32_t *a, int32_t n, double target) {
+    int32_t lo = 0, hi = n;
+    double acc = 0; /* weight of a[0..lo), all kept and better than everything after */
+    while (hi - lo > 16) {
+        int32_t mid = lo + (hi - lo) / 2, x = a[lo], y = a[mid], z = a[hi - 1], piv;
+        /* median of three */
+        if (better(l, x, y)) piv = better(l, y, z) ? y : better(l, x, z) ? z : x;
+        else piv = better(l, x, z) ? x : better(l, y, z) ? z : y;
+        /* partition [lo, hi): better than the pivot first, then the pivot at pi */
+        int32_t pi = lo;
+        for (int32_t i = lo; i < hi; i++)
+            if (better(l, a[i], piv)) {
+                int32_t t = a[i];
+                a[i] = a[pi];
+                a[pi++] = t;
+            }
+        for (int32_t i = pi; i < hi; i++)
+            if (a[i] == piv) {
+                a[i] = a[pi];
+                a[pi] = piv;
+                break;
+            }
+        double upper = 0;
+        for (int32_t i = lo; i < pi; i++) upper += pw[a[i]];
+        if (acc + upper >= target) {
+            hi = pi; /* the cut lies among the better ones */
+        } else {
+            acc += upper + pw[piv];
+            if (acc >= target) return pi + 1;
+            lo = pi + 1;
+        }
+    }
+    sort_best_first(l, a + lo, hi - lo);
+    for (int32_t i = lo; i < hi; i++)
+        if ((acc += pw[a[i]]) >= target) return i + 1;
+    return hi;
+}
 
 /* Runs the chain up to the draw: s->keep[0..m) with weights s->w (summing to *wsum), best first when the
  * filters needed the order or `sorted` asks for it. Returns m, 0 when no logit is finite, -1 on bad arguments
@@ -232,7 +281,7 @@ static int32_t prepare(loom_sampler *s, const float *logits, int32_t n, double *
                 sift_down(l, keep, hn, 0, 0);
             }
         }
-        for (int32_t e = hn - 1; e > 0; e--) { /* worst-on-top heap sort leaves the array best first */
+        for (int32_t e = hn - 1; e > 0; e--) { /* finish the heap sort: best first */
             int32_t tmp = keep[0];
             keep[0] = keep[e];
             keep[e] = tmp;
@@ -248,24 +297,23 @@ static int32_t prepare(loom_sampler *s, const float *logits, int32_t n, double *
                 break;
             }
         }
-    } else if (use_p || sorted) {
-        /* the order matters: heapify everything, pop only as far as the kept set reaches */
-        int32_t *h = s->heap, hn = 0;
-        double D = 0, cum = 0;
+    } else if (use_p) {
+        /* top-p without top-k: quickselect the shortest best-first prefix whose mass reaches top_p, O(n)
+         * expected; a heap would pop half the vocabulary on a flat distribution */
+        int32_t *a = s->heap, m = 0;
+        float *pw = s->pw; /* [n] weight per id */
+        double D = 0;
         for (int32_t i = 0; i < n; i++)
-            if (l[i] > -INFINITY) h[hn++] = i, D += weight(l[i], M, inf_max);
-        for (int32_t i = hn / 2 - 1; i >= 0; i--) sift_down(l, h, hn, i, 1);
-        while (hn > 0) {
-            int32_t id = heap_pop(l, h, &hn);
-            double lv = l[id];
-            if (kept > 0 && (lv < thr || (inf_max && lv != M))) break;
-            keep[kept++] = id;
-            if (use_p && (cum += weight(lv, M, inf_max) / D) >= s->p.top_p) break;
-        }
+            if (l[i] > -INFINITY) a[m++] = i, D += (pw[i] = (float)weight(l[i], M, inf_max));
+        int32_t cut = select_top_p(l, pw, a, m, s->p.top_p * D);
+        for (int32_t i = 0; i < cut; i++) /* min-p on top: both keep a best-first prefix */
+            if (a[i] == best || (l[a[i]] >= thr && !(inf_max && l[a[i]] != M))) keep[kept++] = a[i];
+        if (sorted) sort_best_first(l, keep, kept);
     } else {
         /* no top-k, no top-p: min-p is a plain threshold and the draw needs no order */
         for (int32_t i = 0; i < n; i++)
             if (l[i] > -INFINITY && (i == best || (l[i] >= thr && !(inf_max && l[i] != M)))) keep[kept++] = i;
+        if (sorted) sort_best_first(l, keep, kept);
     }
 
     const double T = s->p.temperature;

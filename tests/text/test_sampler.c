@@ -224,3 +224,49 @@ Test(sampler, full_vocabulary_speed) {
     }
     loom_free(l);
 }
+
+static const float *cmp_logits;
+static int cmp_desc(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    float lx = cmp_logits[x], ly = cmp_logits[y];
+    return lx > ly ? -1 : lx < ly ? 1 : (x > y) - (x < y);
+}
+
+/* the top-p quickselect keeps exactly the prefix a full sort gives (ties included: repeated logit values) */
+Test(sampler, top_p_selection_equals_full_sort) {
+    const int32_t n = 5000;
+    float *l = loom_malloc(n * sizeof *l);
+    int32_t *order = loom_malloc(n * sizeof *order), *ids = loom_malloc(n * sizeof *ids);
+    float *pr = loom_malloc(n * sizeof *pr);
+    uint64_t rs = 11;
+    float ps[] = {0.05f, 0.3f, 0.9f, 0.99f, 0.999f};
+    for (int trial = 0; trial < 6; trial++) {
+        for (int32_t i = 0; i < n; i++)
+            l[i] = trial & 1 ? (float)(int)(4 * loom_test_rand_normal(&rs)) : 1.5f * loom_test_rand_normal(&rs);
+        for (int32_t i = 0; i < n; i++) order[i] = i;
+        cmp_logits = l;
+        qsort(order, n, sizeof *order, cmp_desc);
+        double D = 0;
+        for (int32_t i = 0; i < n; i++) D += exp((double)l[i] - l[order[0]]);
+        for (int k = 0; k < 5; k++) {
+            double cum = 0;
+            int32_t want = n;
+            for (int32_t i = 0; i < n; i++)
+                if ((cum += exp((double)l[order[i]] - l[order[0]]) / D) >= ps[k]) {
+                    want = i + 1;
+                    break;
+                }
+            loom_sampler *s = make(1.0f, 0, ps[k], 0.0f, 1);
+            int32_t got = loom_sampler_candidates(s, l, n, ids, pr, n);
+            /* summation order differs; allow one token of rounding slack at the boundary */
+            cr_assert(got == want || abs(got - want) == 1, "trial %d p %.3f: kept %d, sort says %d", trial, ps[k], got,
+                      want);
+            for (int32_t i = 0; i < got && i < want; i++) cr_assert_eq(ids[i], order[i], "rank %d", i);
+            loom_sampler_free(s);
+        }
+    }
+    loom_free(l);
+    loom_free(order);
+    loom_free(ids);
+    loom_free(pr);
+}
