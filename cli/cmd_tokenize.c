@@ -93,7 +93,9 @@ int cmd_tokenize(int argc, char **argv) {
     loom_tok *tok = NULL;
     loom_gguf_params gp = {.metadata_only = true};
     if (loom_gguf_open(&g, model, &gp, &err) || loom_tok_new_from_gguf(&tok, g, &err)) {
-        fprintf(stderr, "loom tokenize: %s: %s\n", model, err.msg);
+        /* name the file once, whether or not the message already does */
+        if (strstr(err.msg, model)) fprintf(stderr, "loom tokenize: %s\n", err.msg);
+        else fprintf(stderr, "loom tokenize: %s: %s\n", model, err.msg);
         loom_gguf_close(g);
         return 1;
     }
@@ -128,7 +130,7 @@ int cmd_tokenize(int argc, char **argv) {
             if (ll && line[ll - 1] == '\r') ll--;
             if (ll == 0) continue;
             json_error_t je;
-            json_t *obj = json_loadb(line, ll, 0, &je);
+            json_t *obj = json_loadb(line, ll, JSON_ALLOW_NUL, &je);
             json_t *jt = obj ? json_object_get(obj, "text") : NULL;
             if (!jt || !json_is_string(jt)) {
                 fprintf(stderr, "loom tokenize: stdin line %zu: %s\n", line_no,
