@@ -13,6 +13,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"info", cmd_info, "print a GGUF file's metadata and tensors (--json)"},
+    {"quantize", cmd_quantize, "rewrite a GGUF's weight matrices as Q4_K, Q8_0, ... (llama.cpp's rules)"},
     {"bench", cmd_bench, "benchmarks: 'loom bench kernels' for the matmul kernels"},
     {"tokenize", cmd_tokenize, "tokenize stdin with a model's vocabulary, print the ids (--jsonl)"},
 };

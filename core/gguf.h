@@ -111,6 +111,20 @@ loom_gguf_str  loom_gguf_arr_str(const loom_gguf *g, int64_t i, uint64_t j);
 bool           loom_gguf_arr_f64(const loom_gguf *g, int64_t i, uint64_t j, double *out);
 bool           loom_gguf_arr_i64(const loom_gguf *g, int64_t i, uint64_t j, int64_t *out);
 
+/* Array views, for nested arrays (arrays of arrays, any depth up to 8). A view points into g and stays valid until
+ * loom_gguf_close. The loom_gguf_arr_* calls above are these applied to loom_gguf_kv_arr(g, i). */
+typedef struct loom_gguf_arr loom_gguf_arr;
+const loom_gguf_arr *loom_gguf_kv_arr(const loom_gguf *g, int64_t i);          /* NULL when KV i is no array */
+const loom_gguf_arr *loom_gguf_arrv_sub(const loom_gguf_arr *a, uint64_t j);  /* element j of an array of arrays */
+loom_gguf_type       loom_gguf_arrv_type(const loom_gguf_arr *a);             /* element type */
+uint64_t             loom_gguf_arrv_len(const loom_gguf_arr *a);
+const void          *loom_gguf_arrv_data(const loom_gguf_arr *a);             /* fixed-size elements, raw LE */
+loom_gguf_str        loom_gguf_arrv_str(const loom_gguf_arr *a, uint64_t j);  /* {NULL, 0} when not a string */
+bool                 loom_gguf_arrv_f64(const loom_gguf_arr *a, uint64_t j, double *out);
+bool                 loom_gguf_arrv_i64(const loom_gguf_arr *a, uint64_t j, int64_t *out);
+/* Size in bytes of one element of a fixed-size type; 0 for string, array and unknown types. */
+size_t               loom_gguf_type_size(loom_gguf_type t);
+
 /* Typed getters by key for model loaders: LOOM_ERR_FORMAT naming the key when missing or mistyped. */
 loom_status loom_gguf_get_u32(const loom_gguf *g, const char *key, uint32_t *out, loom_err *err);
 loom_status loom_gguf_get_f32(const loom_gguf *g, const char *key, float *out, loom_err *err);
@@ -141,11 +155,24 @@ loom_status loom_gguf_writer_set_str(loom_gguf_writer *w, const char *key, const
 loom_status loom_gguf_writer_set_arr(loom_gguf_writer *w, const char *key, loom_gguf_type type, const void *data,
                                      uint64_t n);
 loom_status loom_gguf_writer_set_arr_str(loom_gguf_writer *w, const char *key, const char *const *strs, uint64_t n);
+/* Any fixed-size scalar type (u8 .. f64, bool): *v holds one value of that type. */
+loom_status loom_gguf_writer_set_scalar(loom_gguf_writer *w, const char *key, loom_gguf_type type, const void *v);
+/* Array of n arrays: sub-array k has lens[k] elements of types[k]; data[k] points to the raw elements, or for
+ * LOOM_GGUF_STRING to a `const char *const *` list of NUL-terminated strings. */
+loom_status loom_gguf_writer_set_arr_arr(loom_gguf_writer *w, const char *key, uint64_t n, const loom_gguf_type *types,
+                                         const void *const *data, const uint64_t *lens);
 /* Copy every KV pair of g (used by `loom quantize`), optionally skipping one key prefix (NULL: none). */
 loom_status loom_gguf_writer_copy_kv(loom_gguf_writer *w, const loom_gguf *g, loom_err *err);
 /* Tensor data is referenced, not copied: it must stay valid until loom_gguf_writer_write returns. */
 loom_status loom_gguf_writer_add_tensor(loom_gguf_writer *w, const char *name, loom_dtype type, int n_dims,
                                         const int64_t *ne, const void *data, loom_err *err);
+/* Streamed tensor: fill(ctx, dst, nbytes, err) writes the tensor's nbytes bytes into dst when the writer reaches it,
+ * so `loom quantize` needs memory for one output tensor at a time, not the whole model. */
+typedef loom_status (*loom_gguf_fill_fn)(void *ctx, void *dst, size_t nbytes, loom_err *err);
+loom_status loom_gguf_writer_add_tensor_fill(loom_gguf_writer *w, const char *name, loom_dtype type, int n_dims,
+                                             const int64_t *ne, loom_gguf_fill_fn fill, void *ctx, loom_err *err);
 loom_status loom_gguf_writer_write(loom_gguf_writer *w, const char *path, loom_err *err); /* version 3 */
+/* The same bytes into a loom_malloc'd buffer (free with loom_free): builds test models without touching disk. */
+loom_status loom_gguf_writer_write_memory(loom_gguf_writer *w, void **buf, size_t *size, loom_err *err);
 
 #endif
