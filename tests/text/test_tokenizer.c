@@ -470,3 +470,126 @@ Test(tokenizer, allocation_failures_are_clean) {
     }
     cr_assert(ok);
 }
+
+/* ==== hostile GGUF vocabularies (written in memory with the GGUF writer) ==== */
+
+typedef enum { V_OK, V_MODEL, V_NO_TOKENS, V_TOKENS_NOT_STR, V_TYPES_SHORT, V_TYPES_F32, V_MERGES_U32, V_BOS_RANGE,
+               V_BOS_STR, V_BAD_MERGE, V_MODEL_U32 } variant;
+
+static loom_status tok_from_variant(variant v, loom_tok **out, loom_err *err) {
+    const char *tokens[] = {"a", "b", "ab", "Ġ", "<|begin_of_text|>", "<|eot|>"};
+    int32_t types[] = {1, 1, 1, 1, 3, 3};
+    const char *merges[] = {"a b"}, *bad_merges[] = {"a c"};
+    loom_gguf_writer *w;
+    cr_assert_eq(loom_gguf_writer_new(&w, NULL), LOOM_OK);
+    loom_gguf_writer_set_str(w, "general.architecture", "llama4");
+    if (v == V_MODEL_U32) loom_gguf_writer_set_u32(w, "tokenizer.ggml.model", 2);
+    else loom_gguf_writer_set_str(w, "tokenizer.ggml.model", v == V_MODEL ? "llama" : "gpt2");
+    if (v == V_TOKENS_NOT_STR) loom_gguf_writer_set_arr(w, "tokenizer.ggml.tokens", LOOM_GGUF_I32, types, 6);
+    else if (v != V_NO_TOKENS) loom_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", tokens, 6);
+    if (v == V_TYPES_F32) loom_gguf_writer_set_arr(w, "tokenizer.ggml.token_type", LOOM_GGUF_F32, types, 6);
+    else loom_gguf_writer_set_arr(w, "tokenizer.ggml.token_type", LOOM_GGUF_I32, types, v == V_TYPES_SHORT ? 5 : 6);
+    if (v == V_MERGES_U32) loom_gguf_writer_set_arr(w, "tokenizer.ggml.merges", LOOM_GGUF_U32, types, 1);
+    else loom_gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", v == V_BAD_MERGE ? bad_merges : merges, 1);
+    if (v == V_BOS_STR) loom_gguf_writer_set_str(w, "tokenizer.ggml.bos_token_id", "4");
+    else loom_gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", v == V_BOS_RANGE ? 6 : 4);
+    loom_gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 5);
+    void *buf;
+    size_t size;
+    cr_assert_eq(loom_gguf_writer_write_memory(w, &buf, &size, NULL), LOOM_OK);
+    loom_gguf_writer_free(w);
+    loom_gguf *g;
+    cr_assert_eq(loom_gguf_open_memory(&g, buf, size, NULL), LOOM_OK);
+    loom_status st = loom_tok_new_from_gguf(out, g, err);
+    loom_gguf_close(g);
+    loom_free(buf);
+    return st;
+}
+
+Test(tokenizer, gguf_vocab_keys_are_validated) {
+    loom_tok *t = NULL;
+    loom_err err = {0};
+    cr_assert_eq(tok_from_variant(V_OK, &t, &err), LOOM_OK, "%s", err.msg);
+    expect_ids(t, "ab<|eot|>", 9, LOOM_TOK_PARSE_SPECIAL | LOOM_TOK_ADD_BOS, (int32_t[]){4, 2, 5}, 3);
+    cr_assert_eq(loom_tok_eot(t), 5); /* no eot key: found by name */
+    loom_tok_free(t);
+    struct {
+        variant v;
+        loom_status want;
+        const char *in_msg;
+    } cases[] = {
+        {V_MODEL, LOOM_ERR_UNSUPPORTED, "llama"},
+        {V_MODEL_U32, LOOM_ERR_FORMAT, "tokenizer.ggml.model"},
+        {V_NO_TOKENS, LOOM_ERR_FORMAT, "tokenizer.ggml.tokens"},
+        {V_TOKENS_NOT_STR, LOOM_ERR_FORMAT, "tokenizer.ggml.tokens"},
+        {V_TYPES_SHORT, LOOM_ERR_FORMAT, "token_type"},
+        {V_TYPES_F32, LOOM_ERR_FORMAT, "token_type"},
+        {V_MERGES_U32, LOOM_ERR_FORMAT, "merges"},
+        {V_BOS_RANGE, LOOM_ERR_FORMAT, "bos"},
+        {V_BOS_STR, LOOM_ERR_FORMAT, "bos"},
+        {V_BAD_MERGE, LOOM_ERR_FORMAT, "merges[0]"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        t = NULL;
+        err = (loom_err){0};
+        cr_assert_eq(tok_from_variant(cases[i].v, &t, &err), cases[i].want, "case %zu: %s", i, err.msg);
+        cr_assert_null(t);
+        cr_assert(strstr(err.msg, cases[i].in_msg), "case %zu: \"%s\" should name %s", i, err.msg, cases[i].in_msg);
+    }
+}
+
+/* Random small vocabularies (random strings, types, merges, ids): loading gives OK or FORMAT, never a crash;
+ * a vocabulary that loads encodes random bytes (OK, or INVALID for a byte without a token) and round-trips. */
+Test(tokenizer, random_vocabularies_fuzz) {
+    uint64_t rs = 2024;
+    static const char *alphabet[] = {"a", "b", "Ġ", "Ċ", "<", "|", ">", "é", "\xc4", "ab", " ", "Ã", "\xff", "Āa"};
+    const int na = sizeof alphabet / sizeof alphabet[0];
+    int n_ok = 0;
+    for (int iter = 0; iter < 3000; iter++) {
+        char tokbuf[24][16], mbuf[16][40];
+        const char *toks[24], *merges[16];
+        int32_t types[24];
+        int nt = 1 + (int)(loom_test_rand_u64(&rs) % 24), nm = (int)(loom_test_rand_u64(&rs) % 16);
+        if (iter % 2) nm = 0;
+        int clean = iter % 3 != 0; /* two thirds: only mapped characters, unique tokens */
+        for (int i = 0; i < nt; i++) {
+            tokbuf[i][0] = 0;
+            int parts = 1 + (int)(loom_test_rand_u64(&rs) % 3);
+            for (int k = 0; k < parts; k++)
+                strcat(tokbuf[i], alphabet[loom_test_rand_u64(&rs) % (uint64_t)(clean ? 8 : na)]);
+            if (clean && i > 0) strcat(tokbuf[i], (char[]){(char)('A' + i), 0}); /* unique */
+            toks[i] = tokbuf[i];
+            uint64_t r = loom_test_rand_u64(&rs) % 10;
+            types[i] = r < 7 || clean ? (r < 8 ? 1 : 3) : r < 9 ? 3 : (int32_t)(loom_test_rand_u64(&rs) % 9) - 1;
+        }
+        for (int i = 0; i < nm; i++) {
+            snprintf(mbuf[i], sizeof mbuf[i], "%s%s%s", toks[loom_test_rand_u64(&rs) % (uint64_t)nt],
+                     loom_test_rand_u64(&rs) % 8 ? " " : "", toks[loom_test_rand_u64(&rs) % (uint64_t)nt]);
+            merges[i] = mbuf[i];
+        }
+        int32_t bos = (int32_t)(loom_test_rand_u64(&rs) % (uint64_t)(nt + 2)) - 1;
+        loom_tok_vocab v = {toks, types, nt, merges, nm, bos, -1, -1, -1, -1};
+        loom_tok *t = NULL;
+        loom_err err = {0};
+        loom_status st = loom_tok_new(&t, &v, &err);
+        cr_assert(st == LOOM_OK || st == LOOM_ERR_FORMAT, "iter %d: status %d (%s)", iter, st, err.msg);
+        if (st) continue;
+        n_ok++;
+        char text[32];
+        size_t len = loom_test_rand_u64(&rs) % sizeof text;
+        for (size_t i = 0; i < len; i++) text[i] = "ab <|>\n\xc3\xa9\xff"[loom_test_rand_u64(&rs) % 11];
+        loom_tok_ids ids = {0};
+        st = loom_tok_encode(t, text, len, LOOM_TOK_PARSE_SPECIAL, &ids, &err);
+        cr_assert(st == LOOM_OK || st == LOOM_ERR_INVALID, "iter %d: encode status %d (%s)", iter, st, err.msg);
+        if (st == LOOM_OK) {
+            char *back;
+            size_t blen;
+            cr_assert_eq(loom_tok_decode(t, ids.ids, ids.n, LOOM_TOK_DECODE_SPECIAL, &back, &blen, &err), LOOM_OK);
+            cr_assert(blen == len && !memcmp(back, text, len), "iter %d: round trip", iter);
+            loom_free(back);
+        }
+        loom_tok_ids_release(&ids);
+        loom_tok_free(t);
+    }
+    cr_assert_gt(n_ok, 100, "the fuzz must reach the encoder (%d vocabularies loaded)", n_ok);
+}
