@@ -72,4 +72,8 @@ int      tok_cp_to_byte(uint32_t cp);
 /* Decodes one UTF-8 sequence at s[0..n); returns its length and sets *cp, or 0 for an invalid sequence. */
 int tok_utf8_next(const uint8_t *s, size_t n, uint32_t *cp);
 
+/* The pre-tokenizer pieces of text (no special-token matching, no chunking), for white-box tests. */
+loom_status tok_pretokenize(const loom_tok *t, const char *text, size_t len,
+                            void (*fn)(void *ud, const char *piece, size_t n), void *ud, loom_err *err);
+
 #endif

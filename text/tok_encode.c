@@ -11,8 +11,9 @@
  *      merge rank: the adjacent pair with the lowest rank first, leftmost on ties. A binary heap with lazy
  *      deletion makes that O(n log n) per piece instead of tiktoken's O(n^2).
  *
- * The regex is Meta's pattern with `\s` spelled out as Unicode White_Space: the Rust regex crate (tiktoken)
- * means White_Space by `\s`, PCRE2 10.42 with UCP means "separator or ASCII space", which differ on U+0085.
+ * The regex is Meta's pattern with `\s` spelled out as Unicode White_Space, which is what the Rust regex crate
+ * (tiktoken) means by `\s`; PCRE2's own `\s` under UCP also takes U+180E (MONGOLIAN VOWEL SEPARATOR, no longer
+ * White_Space since Unicode 6.3), so "!\u180E!" would split differently.
  * PCRE2 supports the `\s+(?!\S)` look-ahead natively, with the same backtracking semantics as fancy-regex.
  * Invalid UTF-8 is tolerated (PCRE2_MATCH_INVALID_UTF): bytes no alternative can match are BPE'd as their own
  * piece, so encode/decode still round-trips arbitrary bytes.
@@ -214,8 +215,11 @@ static loom_status bpe_piece(const loom_tok *t, const char *p, size_t n, enc_scr
 
 /* ==== pre-tokenization ==== */
 
-static loom_status encode_plain(const loom_tok *t, const char *text, size_t len, enc_scratch *sc, loom_tok_ids *out,
-                                loom_err *err) {
+/* Runs the pre-tokenizer regex over text[0..len) and hands every piece to fn, in order. */
+typedef loom_status (*piece_fn)(const loom_tok *t, const char *p, size_t n, enc_scratch *sc, void *ud, loom_err *err);
+
+static loom_status for_each_piece(const loom_tok *t, const char *text, size_t len, enc_scratch *sc, piece_fn fn,
+                                  void *ud, loom_err *err) {
 #if LOOM_WITH_PCRE2
     const pcre2_code *re = t->re;
     size_t off = 0;
@@ -238,15 +242,24 @@ static loom_status encode_plain(const loom_tok *t, const char *text, size_t len,
             if (e <= s) e = s + 1; /* no alternative matches empty; never loop on one */
         }
         /* Bytes no alternative matched (invalid UTF-8) become a piece of their own. */
-        if (s > off && (st = bpe_piece(t, text + off, s - off, sc, out, err))) return st;
-        if (s < len && (st = bpe_piece(t, text + s, e - s, sc, out, err))) return st;
+        if (s > off && (st = fn(t, text + off, s - off, sc, ud, err))) return st;
+        if (s < len && (st = fn(t, text + s, e - s, sc, ud, err))) return st;
         off = e;
     }
     return LOOM_OK;
 #else
-    (void)t, (void)text, (void)len, (void)sc, (void)out;
+    (void)t, (void)text, (void)len, (void)sc, (void)fn, (void)ud;
     return LOOM_FAIL(err, LOOM_ERR_UNSUPPORTED, "tokenizer: loom was built without PCRE2");
 #endif
+}
+
+static loom_status bpe_piece_fn(const loom_tok *t, const char *p, size_t n, enc_scratch *sc, void *ud, loom_err *err) {
+    return bpe_piece(t, p, n, sc, ud, err);
+}
+
+static loom_status encode_plain(const loom_tok *t, const char *text, size_t len, enc_scratch *sc, loom_tok_ids *out,
+                                loom_err *err) {
+    return for_each_piece(t, text, len, sc, bpe_piece_fn, out, err);
 }
 
 /* Splits at special-token texts (longest match at each position) when asked, BPE-encoding the text between. */
@@ -340,5 +353,34 @@ loom_status loom_tok_encode(const loom_tok *t, const char *text, size_t len, uns
     loom_free(sc.syms);
     loom_free(sc.heap);
     if (st) out->n = n0;
+    return st;
+}
+
+/* ==== white-box: the pre-tokenizer alone ==== */
+
+typedef struct split_ctx {
+    void (*fn)(void *ud, const char *piece, size_t n);
+    void *ud;
+} split_ctx;
+
+static loom_status split_fn(const loom_tok *t, const char *p, size_t n, enc_scratch *sc, void *ud, loom_err *err) {
+    (void)t, (void)sc, (void)err;
+    split_ctx *c = ud;
+    c->fn(c->ud, p, n);
+    return LOOM_OK;
+}
+
+loom_status tok_pretokenize(const loom_tok *t, const char *text, size_t len,
+                            void (*fn)(void *ud, const char *piece, size_t n), void *ud, loom_err *err) {
+    enc_scratch sc = {0};
+#if LOOM_WITH_PCRE2
+    sc.md = pcre2_match_data_create(1, t->gctx);
+    if (!sc.md) return LOOM_FAIL(err, LOOM_ERR_NOMEM, "tokenizer: out of memory (match data)");
+#endif
+    split_ctx c = {fn, ud};
+    loom_status st = for_each_piece(t, text, len, &sc, split_fn, &c, err);
+#if LOOM_WITH_PCRE2
+    pcre2_match_data_free(sc.md);
+#endif
     return st;
 }

@@ -7,6 +7,7 @@
 #include "core/gguf.h"
 #include "tests/testutil.h"
 #include "text/text.h"
+#include "text/text_int.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -592,4 +593,50 @@ Test(tokenizer, random_vocabularies_fuzz) {
         loom_tok_free(t);
     }
     cr_assert_gt(n_ok, 100, "the fuzz must reach the encoder (%d vocabularies loaded)", n_ok);
+}
+
+/* The pre-tokenizer pieces, checked directly (text_int.h white-box). */
+typedef struct pieces {
+    char buf[256];
+    size_t n;
+} pieces;
+
+static void collect(void *ud, const char *p, size_t n) {
+    pieces *c = ud;
+    cr_assert(c->n + n + 1 < sizeof c->buf);
+    memcpy(c->buf + c->n, p, n);
+    c->n += n;
+    c->buf[c->n++] = '|';
+    c->buf[c->n] = 0;
+}
+
+static void expect_split(const loom_tok *t, const char *text, const char *want) {
+    pieces c = {{0}, 0};
+    loom_err err = {0};
+    cr_assert_eq(tok_pretokenize(t, text, strlen(text), collect, &c, &err), LOOM_OK);
+    cr_assert_str_eq(c.buf, want, "split of \"%s\"", text);
+}
+
+Test(tokenizer, pretokenizer_pieces) {
+    loom_tok *t = load_tok("testdata/tokenizer/llama4-vocab.gguf");
+    /* \s+(?!\S): a run of spaces before a word leaves its last space to the word; at the end it is one piece */
+    expect_split(t, "a   b", "a|  | b|");
+    expect_split(t, "a   ", "a|   |");
+    expect_split(t, "  two  spaces", " | two| | spaces|");
+    /* \s*[\r\n]+ takes spaces up to and including the newlines */
+    expect_split(t, "a  \n\n b", "a|  \n\n| b|");
+    /* Unicode White_Space: U+3000, U+0085 are spaces; U+180E is not (PCRE2's own \s would split "!\u180E!") */
+    expect_split(t, "x\xe3\x80\x80\xe3\x80\x80y", "x|\xe3\x80\x80|\xe3\x80\x80y|");
+    expect_split(t, "!\xe1\xa0\x8e!", "!\xe1\xa0\x8e!|");
+    expect_split(t, "!\xc2\x85!", "!|\xc2\x85|!|");
+    /* contractions: case-insensitive, attached to the word; digits in threes */
+    expect_split(t, "WE'LL we'Re", "WE'LL| we'Re|");
+    expect_split(t, "1'll 1234567", "1|'ll| |123|456|7|");
+    /* combining marks stay in the word; accented capitals count as upper case */
+    expect_split(t, " के ÇÃO", " के| ÇÃO|");
+    expect_split(t, "HTTPServer", "HTTPServer|");
+    expect_split(t, "a/b\n/c", "a|/b|\n|/c|");
+    /* invalid UTF-8 is a piece of its own */
+    expect_split(t, "ab\xff" "cd", "ab|\xff|cd|");
+    loom_tok_free(t);
 }
