@@ -6,6 +6,10 @@
  * routing is sensitive to their precision). A tensor whose ne[0] is not a multiple of TYPE's block size, and every
  * tensor not quantized, is stored as F32. A tensor already of its output type is copied byte for byte.
  *
+ * The output is laid out as llama-quantize lays it out, so that its files and ours can be compared byte for byte:
+ * tensors in name order (llama.cpp's loader keeps them in a std::map), and the two keys set here removed and
+ * appended at the end (ggml's gguf_set_* replace a key that way).
+ *
  * Each output tensor is produced by the writer's fill callback when the writer reaches it, rows split over the
  * thread pool: memory use is one output tensor plus a row of floats per thread, whatever the model's size.
  */
@@ -118,7 +122,9 @@ static loom_status fill_tensor(void *ctx, void *dst, size_t nbytes, loom_err *er
     j.out_row = loom_row_size(qt->out, t->ne[0]);
     atomic_init(&j.failed, 0);
     int64_t rows = t->ne[1] * t->ne[2] * t->ne[3];
-    if (t->ne[0] && rows) loom_pool_for(qt->q->pool, rows, quantize_rows, &j);
+    /* below ~256K elements waking the pool costs more than the work (norms, routers, small models) */
+    if (t->ne[0] && rows && t->ne[0] * rows < (1 << 18)) quantize_rows(&j, 0, rows, 0);
+    else if (t->ne[0] && rows) loom_pool_for(qt->q->pool, rows, quantize_rows, &j);
     (void)nbytes;
     if (atomic_load(&j.failed))
         return LOOM_FAIL(err, LOOM_ERR_UNSUPPORTED, "tensor '%s': cannot convert %s to %s", t->name,
@@ -133,6 +139,10 @@ static int can_dequantize(const loom_gguf_tensor *t, float *scratch) {
     const loom_type_info *ti = loom_type_info_get(t->type);
     if (!ti || !t->data || t->ne[0] == 0 || t->nbytes == 0) return 0;
     return loom_dequantize_row(t->type, t->data, scratch, ti->block_size) == 0;
+}
+
+static int cmp_name(const void *a, const void *b) {
+    return strcmp((*(const loom_gguf_tensor *const *)a)->name, (*(const loom_gguf_tensor *const *)b)->name);
 }
 
 static int same_file(const char *a, const char *b) {
@@ -189,6 +199,7 @@ int cmd_quantize(int argc, char **argv) {
     loom_gguf_writer *w = NULL;
     loom_pool *pool = NULL;
     qtensor *jobs = NULL;
+    const loom_gguf_tensor **order = NULL;
     qctx q = {0};
     loom_progress prog;
     int rc = 1;
@@ -201,6 +212,8 @@ int cmd_quantize(int argc, char **argv) {
     if (loom_pool_new(&pool, n_threads, &err) || loom_gguf_writer_new(&w, &err) ||
         loom_gguf_writer_copy_kv(w, g, &err))
         goto fail;
+    loom_gguf_writer_remove_key(w, "general.quantization_version");
+    loom_gguf_writer_remove_key(w, "general.file_type");
     if (loom_gguf_writer_set_u32(w, "general.quantization_version", 2) ||
         loom_gguf_writer_set_u32(w, "general.file_type", (uint32_t)llama_ftype(target))) {
         LOOM_FAIL(&err, LOOM_ERR_NOMEM, "no memory for metadata");
@@ -223,8 +236,12 @@ int cmd_quantize(int argc, char **argv) {
 
     int64_t n_quant = 0, n_f32 = 0, n_copy = 0;
     uint64_t bytes_in = 0, bytes_out = 0;
+    order = loom_malloc((nt ? (size_t)nt : 1) * sizeof *order);
+    if (!order) { LOOM_FAIL(&err, LOOM_ERR_NOMEM, "no memory"); goto fail; }
+    for (int64_t i = 0; i < nt; i++) order[i] = loom_gguf_tensor_at(g, i);
+    qsort(order, (size_t)nt, sizeof *order, cmp_name);
     for (int64_t i = 0; i < nt; i++) {
-        const loom_gguf_tensor *t = loom_gguf_tensor_at(g, i);
+        const loom_gguf_tensor *t = order[i];
         loom_dtype ot = pick_type(t, target);
         loom_status st;
         bytes_in += t->nbytes;
@@ -264,6 +281,7 @@ done:
         for (int i = 0; i < loom_pool_size(pool); i++) loom_free(q.scratch[i]);
     loom_free(q.scratch);
     loom_free(jobs);
+    loom_free(order);
     loom_gguf_writer_free(w);
     loom_pool_free(pool);
     loom_gguf_close(g);

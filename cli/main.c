@@ -19,6 +19,7 @@ static const command commands[] = {
     {"quantize", cmd_quantize, "rewrite a GGUF's weight matrices as Q4_K, Q8_0, ... (llama.cpp's rules)"},
     {"bench", cmd_bench, "benchmarks: 'loom bench kernels' for the matmul kernels"},
     {"synth", cmd_synth, "write random-weight Llama 4-shaped GGUFs (for benchmarks and tests)"},
+    {"tokenize", cmd_tokenize, "tokenize stdin with a model's vocabulary, print the ids (--jsonl)"},
 };
 
 static void usage(FILE *f) {

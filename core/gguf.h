@@ -161,6 +161,8 @@ loom_status loom_gguf_writer_set_scalar(loom_gguf_writer *w, const char *key, lo
  * LOOM_GGUF_STRING to a `const char *const *` list of NUL-terminated strings. */
 loom_status loom_gguf_writer_set_arr_arr(loom_gguf_writer *w, const char *key, uint64_t n, const loom_gguf_type *types,
                                          const void *const *data, const uint64_t *lens);
+/* Remove a key (no-op when absent); setting it again appends it at the end, as ggml's gguf_set_* do. */
+void        loom_gguf_writer_remove_key(loom_gguf_writer *w, const char *key);
 /* Copy every KV pair of g (used by `loom quantize`), optionally skipping one key prefix (NULL: none). */
 loom_status loom_gguf_writer_copy_kv(loom_gguf_writer *w, const loom_gguf *g, loom_err *err);
 /* Tensor data is referenced, not copied: it must stay valid until loom_gguf_writer_write returns. */

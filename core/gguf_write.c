@@ -119,6 +119,17 @@ static loom_status set_kv(loom_gguf_writer *w, const char *key, loom_gguf_type t
     return LOOM_OK;
 }
 
+void loom_gguf_writer_remove_key(loom_gguf_writer *w, const char *key) {
+    for (int64_t i = 0; i < w->n_kv; i++) {
+        if (strcmp(w->kv[i].key, key) != 0) continue;
+        loom_free(w->kv[i].key);
+        loom_free(w->kv[i].val);
+        memmove(&w->kv[i], &w->kv[i + 1], (size_t)(w->n_kv - i - 1) * sizeof *w->kv);
+        w->n_kv--;
+        return;
+    }
+}
+
 loom_status loom_gguf_writer_set_scalar(loom_gguf_writer *w, const char *key, loom_gguf_type type, const void *v) {
     size_t sz = loom_gguf_type_size(type);
     if (!sz) return LOOM_ERR_INVALID;

@@ -141,8 +141,9 @@ Test(lm, image_chat_prompt_with_reference_embeddings) {
     float *embd = read_f32("testdata/llama4-tiny/vision/img3_480x640.embd.f32", 720 * 128);
     char path[512];
     LOOM_SHARED_PATH(path, "testdata/llama4-tiny/chat/prompt_ids.i32");
-    size_t bytes;
+    size_t bytes = 0;
     int32_t *ids = loom_test_read_file(path, &bytes);
+    cr_assert_not_null(ids);
     size_t n = bytes / 4;
     cr_assert_eq(n, 747);
     for (size_t mi = 0; mi < 3; mi++) {
