@@ -414,11 +414,14 @@ static int vid_rotation(AVStream *st) {
 }
 
 /* Duration from the packets themselves when the headers do not give one (raw streams, some broken files):
- * demux only, no decoding, then back to the start. */
+ * demux only, no decoding, then back to the start. Without timestamps the packets are counted, matching the
+ * frame-count timestamps vid_decode_next makes up for such streams. Returns < 0 if the start is lost. */
 static double vid_scan_duration(loom_vid *v) {
-    int64_t end = AV_NOPTS_VALUE;
+    int64_t end = AV_NOPTS_VALUE, count = 0;
+    if (vid_rewind(v) < 0) return -1.0; /* opening decoded a few packets already: count from the start */
     while (!vid_timed_out(v) && av_read_frame(v->fmt, v->pkt) >= 0) {
         if (v->pkt->stream_index == v->si) {
+            count++;
             int64_t t = v->pkt->pts != AV_NOPTS_VALUE ? v->pkt->pts : v->pkt->dts;
             if (t != AV_NOPTS_VALUE) {
                 t += v->pkt->duration > 0 ? v->pkt->duration : v->period;
@@ -427,8 +430,9 @@ static double vid_scan_duration(loom_vid *v) {
         }
         av_packet_unref(v->pkt);
     }
-    vid_rewind(v);
-    return end == AV_NOPTS_VALUE ? 0.0 : (double)(end - v->first_pts) * v->tb;
+    if (vid_rewind(v) < 0) return -1.0;
+    if (v->no_pts || end == AV_NOPTS_VALUE) return (double)count * v->period * v->tb;
+    return (double)(end - v->first_pts) * v->tb;
 }
 
 static void vid_copy_name(char *dst, size_t n, const char *path) {
@@ -486,6 +490,10 @@ static loom_status vid_open_stream(loom_vid *v, const char *path, loom_err *err)
         return LOOM_FAIL(err, LOOM_ERR_FORMAT, "%s: no video stream (%u stream%s, none of them video)", v->name,
                          v->fmt->nb_streams, v->fmt->nb_streams == 1 ? "" : "s");
     }
+    enum AVCodecID cid = v->fmt->streams[si]->codecpar->codec_id;
+    if (cid == AV_CODEC_ID_ANSI || cid == AV_CODEC_ID_BINTEXT || cid == AV_CODEC_ID_XBIN || cid == AV_CODEC_ID_IDF)
+        return LOOM_FAIL(err, LOOM_ERR_FORMAT, "%s: a text file (FFmpeg would render it as ANSI art), not a video",
+                         v->name);
     v->si = si;
     v->st = v->fmt->streams[si];
     for (unsigned i = 0; i < v->fmt->nb_streams; i++)
@@ -591,18 +599,26 @@ loom_status loom_vid_open(loom_vid **out, const char *path, const loom_vid_open_
     snprintf(in->container, sizeof in->container, "%s", v->fmt->iformat->name);
     in->n_frames = v->st->nb_frames > 0 ? v->st->nb_frames : 0;
 
+    /* Duration: the stream's own, else the container's (unless only guessed from the bitrate), else measured
+     * from the packets, else frames / rate, else the bitrate guess. */
     double dur = 0.0;
-    if (v->st->duration != AV_NOPTS_VALUE && v->st->duration > 0) {
+    int seekable_io = v->fmt->pb && (v->fmt->pb->seekable & AVIO_SEEKABLE_NORMAL);
+    int have_fmt_dur = v->fmt->duration != AV_NOPTS_VALUE && v->fmt->duration > 0;
+    if (v->st->duration != AV_NOPTS_VALUE && v->st->duration > 0 && !v->no_pts) {
         int64_t st0 = v->st->start_time != AV_NOPTS_VALUE ? v->st->start_time : v->first_pts;
         dur = (double)(v->st->duration - (v->first_pts - st0)) * v->tb;
-    } else if (v->fmt->duration != AV_NOPTS_VALUE && v->fmt->duration > 0 &&
-               v->fmt->duration_estimation_method != AVFMT_DURATION_FROM_BITRATE) {
+    } else if (have_fmt_dur && v->fmt->duration_estimation_method != AVFMT_DURATION_FROM_BITRATE && !v->no_pts) {
         dur = (double)v->fmt->duration / AV_TIME_BASE;
-    } else if (v->can_seek) {
+    } else if (seekable_io) {
         dur = vid_scan_duration(v);
-    } else if (in->n_frames > 0 && fps > 0) {
-        dur = (double)in->n_frames / fps;
+        if (dur < 0) {
+            s = LOOM_FAIL(err, LOOM_ERR_UNSUPPORTED, "%s: cannot return to the start of the clip after measuring "
+                          "its length", v->name);
+            goto fail;
+        }
     }
+    if (dur <= 0 && in->n_frames > 0 && fps > 0) dur = (double)in->n_frames / fps;
+    if (dur <= 0 && have_fmt_dur) dur = (double)v->fmt->duration / AV_TIME_BASE;
     if (vid_timed_out(v)) {
         s = vid_fail_timeout(v, err);
         goto fail;

@@ -285,16 +285,17 @@ static loom_status collect(void *user, loom_vid_frame *f) {
 
 /* ==== containers and codecs: uniform plans land on the expected frames ==== */
 
-/* 20 frames at 10 fps; uniform 4-frame plan: t = 0.25, 0.75, 1.25, 1.75 -> frames 2, 7, 12, 17. */
-static void check_uniform_cfr(const char *name, const char *muxer, const char *codec, int tol) {
-    clip_spec c = {.path = tpath(name), .muxer = muxer, .codec = codec, .w = 64, .h = 48, .tb = {1, 10}, .n = 20,
+/* 20 frames at `fps`; uniform 4-frame plan at t = (k + 0.5) * 5 / fps -> frames 2, 7, 12, 17. */
+static void check_uniform_cfr(const char *name, const char *muxer, const char *codec, int fps, int tol) {
+    clip_spec c = {.path = tpath(name), .muxer = muxer, .codec = codec, .w = 64, .h = 48, .tb = {1, fps}, .n = 20,
                    .gop = 5, .bframes = 2};
     write_clip(&c);
     int64_t live = loom_alloc_live_bytes();
     loom_vid *v = open_ok(c.path);
     const loom_vid_info *in = loom_vid_get_info(v);
-    cr_expect_float_eq(in->duration_s, 2.0, 0.11, "%s duration %.3f", name, in->duration_s);
-    cr_expect_float_eq(in->fps, 10.0, 0.01, "%s fps %.3f", name, in->fps);
+    double T = 1.0 / fps; /* one frame period */
+    cr_expect_float_eq(in->duration_s, 20 * T, 1.1 * T, "%s duration %.3f", name, in->duration_s);
+    cr_expect_float_eq(in->fps, fps, 0.01, "%s fps %.3f", name, in->fps);
     cr_expect(in->width == 64 && in->height == 48 && in->rotation == 0);
 
     loom_vid_sample_params p = loom_vid_default_sample_params();
@@ -311,16 +312,17 @@ static void check_uniform_cfr(const char *name, const char *muxer, const char *c
     for (int i = 0; i < 4; i++) {
         cr_expect_eq(got.colour[i], want[i] % 8, "%s sample %d: colour %d, want %d", name, i, got.colour[i],
                      want[i] % 8);
-        cr_expect_float_eq(got.t[i], want[i] * 0.1, 1e-3, "%s sample %d at %.3f", name, i, got.t[i]);
+        cr_expect_float_eq(got.t[i], want[i] * T, 1e-3, "%s sample %d at %.3f", name, i, got.t[i]);
         cr_expect_eq(got.index[i], i);
     }
     cr_expect(got.w == 64 && got.h == 48);
-    /* Random access both ways: backward to the start, past the end, and an exact frame time. */
+    /* Random access both ways: backward to the start, past the end, exact frame times, between frames. */
     expect_frame_at(v, 0.0, 0, 0.0, tol);
-    expect_frame_at(v, 99.0, 19, 1.9, tol);
-    expect_frame_at(v, 0.5, 5, 0.5, tol);
-    expect_frame_at(v, 0.04, 0, 0.0, tol);
-    expect_frame_at(v, 1.39, 13, 1.3, tol);
+    expect_frame_at(v, 99.0, 19, 19 * T, tol);
+    expect_frame_at(v, 5 * T, 5, 5 * T, tol);
+    expect_frame_at(v, 0.4 * T, 0, 0.0, tol);
+    expect_frame_at(v, 13.9 * T, 13, 13 * T, tol);
+    expect_frame_at(v, 14 * T, 14, 14 * T, tol);
     cr_expect_eq(loom_vid_broken_frames(v), 0);
     loom_vid_close(v);
     cr_expect_eq(loom_alloc_live_bytes(), live, "loom allocations leaked");
@@ -328,10 +330,13 @@ static void check_uniform_cfr(const char *name, const char *muxer, const char *c
 
 TestSuite(vid, .init = setup, .fini = teardown);
 
-Test(vid, mp4_h264) { check_uniform_cfr("a.mp4", "mp4", "libx264", 40); }
-Test(vid, mp4_mpeg4) { check_uniform_cfr("b.mp4", "mp4", "mpeg4", 40); }
-Test(vid, mkv_ffv1) { check_uniform_cfr("c.mkv", "matroska", "ffv1", 12); }
-Test(vid, avi_mjpeg) { check_uniform_cfr("d.avi", "avi", "mjpeg", 40); }
+Test(vid, mp4_h264) { check_uniform_cfr("a.mp4", "mp4", "libx264", 10, 40); }
+Test(vid, mp4_mpeg4) { check_uniform_cfr("b.mp4", "mp4", "mpeg4", 10, 40); }
+Test(vid, mkv_ffv1) { check_uniform_cfr("c.mkv", "matroska", "ffv1", 10, 12); }
+Test(vid, avi_mjpeg) { check_uniform_cfr("d.avi", "avi", "mjpeg", 10, 40); }
+/* A raw H.264 stream has no container: no timestamps, no duration, no index. Timestamps come from counting
+ * frames, the duration from counting packets, and access is sequential. */
+Test(vid, raw_h264_without_timestamps) { check_uniform_cfr("e.h264", "h264", "libx264", 25, 40); }
 
 Test(vid, info_names_codec_and_container) {
     clip_spec c = {.path = tpath("a.mp4"), .muxer = "mp4", .codec = "libx264", .w = 64, .h = 48, .tb = {1, 25},
@@ -496,6 +501,8 @@ Test(vid, missing_empty_and_not_video) {
     const char *text = "This is a plain text file, not a video.\nIt has two lines.\n";
     write_bytes(tpath("notes.mp4"), text, strlen(text));
     expect_open_fails(tpath("notes.mp4"), LOOM_ERR_FORMAT, NULL);
+    write_bytes(tpath("notes.nfo"), text, strlen(text)); /* FFmpeg's tty demuxer would "play" this */
+    expect_open_fails(tpath("notes.nfo"), LOOM_ERR_FORMAT, "text");
     uint8_t junk[4096];
     uint64_t s = 42;
     for (size_t i = 0; i < sizeof junk; i++) s ^= s << 13, s ^= s >> 7, s ^= s << 17, junk[i] = (uint8_t)s;
