@@ -145,6 +145,16 @@ static loom_status vid_fail_av(loom_vid *v, loom_err *err, int code, const char 
     return LOOM_FAIL(err, LOOM_ERR_FORMAT, "%s: %s: %s", v->name, what, vid_averr(code, b, sizeof b));
 }
 
+/* Timestamps come from the file: saturate instead of overflowing on hostile values. */
+static int64_t vid_add(int64_t a, int64_t b) {
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r)) return b > 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+
+/* Stream ticks to seconds from the first frame (in double: the difference of two hostile int64s may overflow). */
+static double vid_secs(const loom_vid *v, int64_t ts) { return ((double)ts - (double)v->first_pts) * v->tb; }
+
 static void vid_broken(loom_vid *v, const char *why) {
     v->broken++;
     v->bad_run++;
@@ -185,7 +195,7 @@ static int vid_decode_next(loom_vid *v, AVFrame *f, loom_err *err) {
                 return -1;
             }
             int64_t pts = v->no_pts ? AV_NOPTS_VALUE : f->best_effort_timestamp;
-            if (pts == AV_NOPTS_VALUE) pts = v->last_pts == AV_NOPTS_VALUE ? 0 : v->last_pts + v->period;
+            if (pts == AV_NOPTS_VALUE) pts = v->last_pts == AV_NOPTS_VALUE ? 0 : vid_add(v->last_pts, v->period);
             f->pts = pts;
             v->last_pts = pts;
             v->bad_run = 0;
@@ -268,7 +278,7 @@ static int vid_can_continue(loom_vid *v, int64_t ts) {
     if (v->dec_eof) return 1; /* everything up to the end is decoded: prev is the last frame */
     const AVIndexEntry *e = avformat_index_get_entry_from_timestamp(v->st, ts, AVSEEK_FLAG_BACKWARD);
     if (e && e->timestamp != AV_NOPTS_VALUE) return e->timestamp <= frontier;
-    return (double)(ts - frontier) * v->tb <= VID_FORWARD_WINDOW_S;
+    return ((double)ts - (double)frontier) * v->tb <= VID_FORWARD_WINDOW_S;
 }
 
 /* Decodes on until cur is past ts. Afterwards prev (if any) is the last frame with pts <= ts.
@@ -301,7 +311,7 @@ static loom_status vid_locate(loom_vid *v, int64_t ts, AVFrame **out, loom_err *
              * further (0.5 s, 1 s, 2 s, ...) before giving up and decoding from the start. */
             double back = 0.0;
             for (int attempt = 0; attempt < 6 && !ok; attempt++) {
-                int64_t seek_ts = ts - (int64_t)(back / v->tb);
+                int64_t seek_ts = vid_add(ts, -(int64_t)(back / v->tb));
                 if (seek_ts < v->first_pts) seek_ts = v->first_pts;
                 if (vid_seek(v, seek_ts) < 0) {
                     LOOM_WARN("%s: seeking failed; decoding sequentially instead", v->name);
@@ -317,14 +327,14 @@ static loom_status vid_locate(loom_vid *v, int64_t ts, AVFrame **out, loom_err *
         }
         if (!ok && vid_rewind(v) < 0)
             return LOOM_FAIL(err, LOOM_ERR_UNSUPPORTED, "%s: cannot go back in this stream to %.3f s", v->name,
-                             (double)(ts - v->first_pts) * v->tb);
+                             vid_secs(v, ts));
     }
     s = vid_advance(v, ts, err); /* returns at once when the seek loop already got there */
     if (s != LOOM_OK) return s;
     if (v->has_prev) *out = v->prev;
     else if (v->has_cur) *out = v->cur; /* ts is before the first frame */
     else return LOOM_FAIL(err, LOOM_ERR_FORMAT, "%s: no decodable frame at %.3f s", v->name,
-                          (double)(ts - v->first_pts) * v->tb);
+                          vid_secs(v, ts));
     return LOOM_OK;
 }
 
@@ -424,7 +434,7 @@ static double vid_scan_duration(loom_vid *v) {
             count++;
             int64_t t = v->pkt->pts != AV_NOPTS_VALUE ? v->pkt->pts : v->pkt->dts;
             if (t != AV_NOPTS_VALUE) {
-                t += v->pkt->duration > 0 ? v->pkt->duration : v->period;
+                t = vid_add(t, v->pkt->duration > 0 ? v->pkt->duration : v->period);
                 if (end == AV_NOPTS_VALUE || t > end) end = t;
             }
         }
@@ -432,7 +442,7 @@ static double vid_scan_duration(loom_vid *v) {
     }
     if (vid_rewind(v) < 0) return -1.0;
     if (v->no_pts || end == AV_NOPTS_VALUE) return (double)count * v->period * v->tb;
-    return (double)(end - v->first_pts) * v->tb;
+    return vid_secs(v, end);
 }
 
 static void vid_copy_name(char *dst, size_t n, const char *path) {
@@ -606,7 +616,7 @@ loom_status loom_vid_open(loom_vid **out, const char *path, const loom_vid_open_
     int have_fmt_dur = v->fmt->duration != AV_NOPTS_VALUE && v->fmt->duration > 0;
     if (v->st->duration != AV_NOPTS_VALUE && v->st->duration > 0 && !v->no_pts) {
         int64_t st0 = v->st->start_time != AV_NOPTS_VALUE ? v->st->start_time : v->first_pts;
-        dur = (double)(v->st->duration - (v->first_pts - st0)) * v->tb;
+        dur = ((double)v->st->duration - ((double)v->first_pts - (double)st0)) * v->tb;
     } else if (have_fmt_dur && v->fmt->duration_estimation_method != AVFMT_DURATION_FROM_BITRATE && !v->no_pts) {
         dur = (double)v->fmt->duration / AV_TIME_BASE;
     } else if (seekable_io) {
@@ -661,13 +671,14 @@ static loom_status vid_frame_at(loom_vid *v, double t, const loom_vid_sample_par
     if (t < 0) t = 0;
     /* Past the end only means "the last frame"; clamping keeps the tick arithmetic far from overflow. */
     if (t > v->info.duration_s + 3600.0) t = v->info.duration_s + 3600.0;
-    int64_t ts = v->first_pts + (int64_t)floor(t / v->tb + 1e-6);
+    double ticks = floor(t / v->tb + 1e-6); /* + eps: 0.2 s is 239999.99... ticks of 1/1200000 */
+    int64_t ts = vid_add(v->first_pts, ticks < 4e18 ? (int64_t)ticks : INT64_MAX);
     AVFrame *f;
     loom_status s = vid_locate(v, ts, &f, err);
     if (s != LOOM_OK) return s;
     s = vid_to_image(v, f, p, &out->img, err);
     if (s != LOOM_OK) return s;
-    out->t_s = (double)(f->pts - v->first_pts) * v->tb;
+    out->t_s = vid_secs(v, f->pts);
     out->target_s = t;
     out->index = 0;
     return LOOM_OK;

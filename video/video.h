@@ -26,6 +26,7 @@
  * seeking to the keyframe at or before it and decoding forward, never by decoding the whole clip.
  *
  * Time: every time is in seconds from the start of the chosen video stream (its first timestamp is 0).
+ * Threads: a loom_vid is used by one thread at a time; separate clips may be used from separate threads.
  *
  * Errors (the message in err says which file and why):
  *   LOOM_ERR_IO           the file cannot be opened or read
@@ -82,7 +83,9 @@ void        loom_vid_close(loom_vid *v); /* NULL is a no-op */
 /* Valid until loom_vid_close. */
 const loom_vid_info *loom_vid_get_info(const loom_vid *v);
 
-/* Frames skipped so far because they failed to decode or were flagged corrupt (each also logs a warning). */
+/* Broken frames met so far: packets that failed to decode, frames the decoder flagged corrupt, and planned
+ * samples that could not be produced. The first few each log a warning. A broken frame decoded twice (two
+ * samples behind one keyframe) counts twice: this says how damaged the clip looks, not an exact census. */
 int64_t loom_vid_broken_frames(const loom_vid *v);
 
 /* ==== sampling plan ==== */
