@@ -78,6 +78,9 @@ struct loom_vid {
     double             deadline;    /* absolute loom_time_s() deadline while a call runs; 0 outside calls */
     double             call_start;
 
+    int64_t            target;      /* the tick vid_advance is heading for (AV_NOPTS_VALUE when none) */
+    int64_t            seen_max;    /* highest packet pts <= target sent since the last seek */
+
     int64_t            broken;      /* frames skipped because they failed to decode */
     int                bad_run;     /* consecutive failures, to give up on garbage */
 };
@@ -230,6 +233,16 @@ static int vid_decode_next(loom_vid *v, AVFrame *f, loom_err *err) {
             av_packet_unref(v->pkt);
             continue;
         }
+        /* A packet whose pts is below one already sent, itself not past the target, cannot be the frame on
+         * screen at the target nor lie between it and the next one: if no other frame needs it (AVDISCARD_NONREF
+         * lets the decoder judge that), it need not be decoded. This skips most B-frames on the way from the
+         * keyframe to the target. */
+        int64_t pp = v->pkt->pts;
+        int skip = pp != AV_NOPTS_VALUE && v->seen_max != AV_NOPTS_VALUE && pp < v->seen_max;
+        if (pp != AV_NOPTS_VALUE && v->target != AV_NOPTS_VALUE && pp <= v->target &&
+            (v->seen_max == AV_NOPTS_VALUE || pp > v->seen_max))
+            v->seen_max = pp;
+        v->dec->skip_frame = skip ? AVDISCARD_NONREF : AVDISCARD_DEFAULT;
         r = avcodec_send_packet(v->dec, v->pkt);
         av_packet_unref(v->pkt);
         if (r < 0 && r != AVERROR(EAGAIN) && r != AVERROR_EOF) {
@@ -245,6 +258,7 @@ static void vid_reset_position(loom_vid *v) {
     v->has_prev = v->has_cur = 0;
     v->demux_eof = v->dec_eof = 0;
     v->last_pts = AV_NOPTS_VALUE;
+    v->seen_max = AV_NOPTS_VALUE;
     avcodec_flush_buffers(v->dec);
 }
 
@@ -286,7 +300,9 @@ static int vid_can_continue(loom_vid *v, int64_t ts) {
 static loom_status vid_advance(loom_vid *v, int64_t ts, loom_err *err) {
     for (;;) {
         if (!v->has_cur) {
+            v->target = ts;
             int r = vid_decode_next(v, v->cur, err);
+            v->target = AV_NOPTS_VALUE;
             if (r < 0) return err ? err->code : LOOM_ERR_FORMAT;
             if (r == 0) return LOOM_OK;
             v->has_cur = 1;
@@ -552,6 +568,7 @@ loom_status loom_vid_open(loom_vid **out, const char *path, const loom_vid_open_
     v->op = op;
     v->budget_s = op.timeout_s > 0 ? op.timeout_s : -1.0;
     v->first_pts = v->last_pts = AV_NOPTS_VALUE;
+    v->target = v->seen_max = AV_NOPTS_VALUE;
     vid_copy_name(v->name, sizeof v->name, path);
     loom_status s = vid_clock_start(v, err);
     if (s == LOOM_OK) s = vid_open_stream(v, path, err);
