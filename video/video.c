@@ -82,6 +82,7 @@ struct loom_vid {
     int64_t            seen_max;    /* highest packet pts <= target sent since the last seek */
 
     int64_t            broken;      /* frames skipped because they failed to decode */
+    int64_t            n_decoded;   /* frames out of the decoder, for tests that check seeking pays off */
     int                bad_run;     /* consecutive failures, to give up on garbage */
 };
 
@@ -201,6 +202,7 @@ static int vid_decode_next(loom_vid *v, AVFrame *f, loom_err *err) {
             if (pts == AV_NOPTS_VALUE) pts = v->last_pts == AV_NOPTS_VALUE ? 0 : vid_add(v->last_pts, v->period);
             f->pts = pts;
             v->last_pts = pts;
+            v->n_decoded++;
             v->bad_run = 0;
             return 1;
         }
@@ -670,6 +672,8 @@ const loom_vid_info *loom_vid_get_info(const loom_vid *v) { return v ? &v->info 
 
 int64_t loom_vid_broken_frames(const loom_vid *v) { return v ? v->broken : 0; }
 
+int64_t vid_decoded_frames(const loom_vid *v) { return v ? v->n_decoded : 0; }
+
 /* ==== planning and extraction ==== */
 
 loom_status loom_vid_plan(const loom_vid *v, const loom_vid_sample_params *p, double *times, int cap, int *n,
@@ -777,6 +781,7 @@ loom_status loom_vid_open(loom_vid **out, const char *path, const loom_vid_open_
 void                 loom_vid_close(loom_vid *v) { (void)v; }
 const loom_vid_info *loom_vid_get_info(const loom_vid *v) { (void)v; return NULL; }
 int64_t              loom_vid_broken_frames(const loom_vid *v) { (void)v; return 0; }
+int64_t              vid_decoded_frames(const loom_vid *v) { (void)v; return 0; }
 loom_status loom_vid_plan(const loom_vid *v, const loom_vid_sample_params *p, double *times, int cap, int *n,
                           loom_err *err) {
     (void)v, (void)p, (void)times, (void)cap;

@@ -29,4 +29,8 @@ void vid_rotate_rgb(uint8_t *dst, const uint8_t *src, int sw, int sh, int rot);
 loom_status vid_output_size(int fw, int fh, double sar, int rot, int max_side, int64_t max_pixels, int *sw, int *sh,
                             int *ow, int *oh, loom_err *err);
 
+/* Frames the decoder has produced since open (white-box tests check that sampling seeks instead of
+ * decoding everything). */
+int64_t vid_decoded_frames(const loom_vid *v);
+
 #endif

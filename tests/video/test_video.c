@@ -15,6 +15,7 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "video/video.h"
+#include "video/video_int.h"
 
 #if LOOM_WITH_FFMPEG
 
@@ -372,15 +373,33 @@ Test(vid, rate_plan_and_no_duplicates) {
     loom_vid_close(v);
 }
 
+/* 300 frames with a keyframe every 10: four samples must cost a few GOPs of decoding, not the whole clip. */
+Test(vid, sampling_seeks_instead_of_decoding_everything) {
+    clip_spec c = {.path = tpath("long.mp4"), .muxer = "mp4", .codec = "libx264", .w = 64, .h = 48, .tb = {1, 30},
+                   .n = 300, .gop = 10, .bframes = 2};
+    write_clip(&c);
+    loom_vid *v = open_ok(c.path);
+    loom_vid_sample_params p = loom_vid_default_sample_params();
+    p.n_frames = 4; /* t = 1.25, 3.75, 6.25, 8.75 s -> frames 37, 112, 187, 262 */
+    collected got = {.tol = 40};
+    cr_assert_eq(loom_vid_extract(v, &p, collect, &got, NULL), LOOM_OK);
+    cr_assert_eq(got.n, 4);
+    static const int want[4] = {37, 112, 187, 262};
+    for (int i = 0; i < 4; i++) cr_expect_eq(got.colour[i], want[i] % 8, "sample %d colour %d", i, got.colour[i]);
+    int64_t dec = vid_decoded_frames(v);
+    cr_expect(dec < 80, "decoded %lld of 300 frames for 4 samples", (long long)dec);
+    loom_vid_close(v);
+}
+
 /* ==== variable frame rate: the frame on screen at t ==== */
 
 /* No B-frames here: x264 derives dts for reordered VFR frames from earlier pts, and the MP4 muxer then writes
  * a track (and edit list) shorter than the last pts, which FFmpeg honours by dropping the last frame. Phones
  * write VFR without that mismatch. */
-static void check_vfr(const char *name, const char *muxer, const char *codec, int tol) {
+static void check_vfr(const char *name, const char *muxer, const char *codec, int bframes, int tol) {
     static const int64_t pts[] = {0, 100, 150, 1000, 1050, 2500}; /* ms */
     clip_spec c = {.path = tpath(name), .muxer = muxer, .codec = codec, .w = 64, .h = 48, .tb = {1, 1000},
-                   .n = 6, .pts = pts, .gop = 3};
+                   .n = 6, .pts = pts, .gop = 3, .bframes = bframes};
     write_clip(&c);
     loom_vid *v = open_ok(c.path);
     cr_expect(loom_vid_get_info(v)->duration_s >= 2.5 && loom_vid_get_info(v)->duration_s < 3.0, "duration %.3f",
@@ -396,8 +415,9 @@ static void check_vfr(const char *name, const char *muxer, const char *codec, in
     loom_vid_close(v);
 }
 
-Test(vid, vfr_mp4_h264) { check_vfr("v.mp4", "mp4", "libx264", 40); }
-Test(vid, vfr_mkv_ffv1) { check_vfr("v.mkv", "matroska", "ffv1", 12); }
+Test(vid, vfr_mp4_h264) { check_vfr("v.mp4", "mp4", "libx264", 0, 40); }
+Test(vid, vfr_mkv_h264_bframes) { check_vfr("w.mkv", "matroska", "libx264", 2, 40); } /* MKV stores pts as is */
+Test(vid, vfr_mkv_ffv1) { check_vfr("v.mkv", "matroska", "ffv1", 0, 12); }
 
 /* ==== rotation from the display matrix ==== */
 
