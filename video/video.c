@@ -480,6 +480,9 @@ static loom_status vid_open_stream(loom_vid *v, const char *path, loom_err *err)
         if (r == AVERROR_EXIT || vid_timed_out(v)) return vid_fail_timeout(v, err);
         if (r == AVERROR(ENOENT) || r == AVERROR(EACCES) || r == AVERROR(EIO))
             return LOOM_FAIL(err, LOOM_ERR_IO, "%s: cannot open: %s", v->name, vid_averr(r, b, sizeof b));
+        if (r == AVERROR_EOF)
+            return LOOM_FAIL(err, LOOM_ERR_FORMAT, "%s: the file ends before any video data (empty or truncated)",
+                             v->name);
         return LOOM_FAIL(err, LOOM_ERR_FORMAT, "%s: not a video file FFmpeg can read (%s)", v->name,
                          vid_averr(r, b, sizeof b));
     }

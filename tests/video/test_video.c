@@ -530,6 +530,18 @@ Test(vid, missing_empty_and_not_video) {
     expect_open_fails(tpath("junk.bin"), LOOM_ERR_FORMAT, NULL);
 }
 
+/* Valid containers whose video stream has no frames at all. */
+Test(vid, zero_frame_clips) {
+    clip_spec c = {.path = tpath("zero.mkv"), .muxer = "matroska", .codec = "ffv1", .w = 64, .h = 48,
+                   .tb = {1, 10}, .n = 0, .gop = 5};
+    write_clip(&c);
+    expect_open_fails(c.path, LOOM_ERR_FORMAT, "empty");
+    clip_spec m = {.path = tpath("zero.mp4"), .muxer = "mp4", .codec = "libx264", .w = 64, .h = 48, .tb = {1, 10},
+                   .n = 0, .gop = 5};
+    write_clip(&m);
+    expect_open_fails(m.path, LOOM_ERR_FORMAT, NULL);
+}
+
 /* A 0.25 s mono 8 kHz PCM WAV: a real media file with no video. */
 Test(vid, audio_only_is_unsupported) {
     uint8_t wav[44 + 4000];
