@@ -553,6 +553,8 @@ static loom_status vid_open_stream(loom_vid *v, const char *path, loom_err *err)
 }
 
 loom_status loom_vid_open(loom_vid **out, const char *path, const loom_vid_open_params *params, loom_err *err) {
+    loom_err local = {0};
+    if (!err) err = &local; /* internal steps read the status back from err */
     if (!out) return LOOM_FAIL(err, LOOM_ERR_INVALID, "video: out is NULL");
     *out = NULL;
     if (!path || !*path) return LOOM_FAIL(err, LOOM_ERR_INVALID, "video: no file name");
@@ -710,6 +712,8 @@ static loom_status vid_frame_at(loom_vid *v, double t, const loom_vid_sample_par
 
 loom_status loom_vid_frame_at(loom_vid *v, double t_s, const loom_vid_sample_params *p, loom_vid_frame *out,
                               loom_err *err) {
+    loom_err local = {0};
+    if (!err) err = &local;
     if (!v || !out) return LOOM_FAIL(err, LOOM_ERR_INVALID, "video: loom_vid_frame_at needs a clip and an output");
     memset(out, 0, sizeof *out);
     loom_vid_sample_params d = loom_vid_default_sample_params();
@@ -725,6 +729,8 @@ loom_status loom_vid_frame_at(loom_vid *v, double t_s, const loom_vid_sample_par
 
 loom_status loom_vid_extract(loom_vid *v, const loom_vid_sample_params *p, loom_vid_frame_fn fn, void *user,
                              loom_err *err) {
+    loom_err local = {0};
+    if (!err) err = &local;
     if (!v || !fn) return LOOM_FAIL(err, LOOM_ERR_INVALID, "video: loom_vid_extract needs a clip and a callback");
     loom_vid_sample_params d = loom_vid_default_sample_params();
     if (!p) p = &d;
@@ -777,6 +783,8 @@ loom_status loom_vid_extract(loom_vid *v, const loom_vid_sample_params *p, loom_
                       "(install libavformat-dev libavcodec-dev libswscale-dev libavutil-dev and rebuild)"
 
 loom_status loom_vid_open(loom_vid **out, const char *path, const loom_vid_open_params *params, loom_err *err) {
+    loom_err local = {0};
+    if (!err) err = &local; /* internal steps read the status back from err */
     (void)path, (void)params;
     if (out) *out = NULL;
     return LOOM_FAIL(err, LOOM_ERR_UNSUPPORTED, VID_NO_FFMPEG);
@@ -793,6 +801,8 @@ loom_status loom_vid_plan(const loom_vid *v, const loom_vid_sample_params *p, do
 }
 loom_status loom_vid_frame_at(loom_vid *v, double t_s, const loom_vid_sample_params *p, loom_vid_frame *out,
                               loom_err *err) {
+    loom_err local = {0};
+    if (!err) err = &local;
     (void)v, (void)t_s, (void)p;
     if (out) memset(out, 0, sizeof *out);
     return LOOM_FAIL(err, LOOM_ERR_UNSUPPORTED, VID_NO_FFMPEG);
