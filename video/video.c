@@ -783,8 +783,6 @@ loom_status loom_vid_extract(loom_vid *v, const loom_vid_sample_params *p, loom_
                       "(install libavformat-dev libavcodec-dev libswscale-dev libavutil-dev and rebuild)"
 
 loom_status loom_vid_open(loom_vid **out, const char *path, const loom_vid_open_params *params, loom_err *err) {
-    loom_err local = {0};
-    if (!err) err = &local; /* internal steps read the status back from err */
     (void)path, (void)params;
     if (out) *out = NULL;
     return LOOM_FAIL(err, LOOM_ERR_UNSUPPORTED, VID_NO_FFMPEG);
@@ -801,8 +799,6 @@ loom_status loom_vid_plan(const loom_vid *v, const loom_vid_sample_params *p, do
 }
 loom_status loom_vid_frame_at(loom_vid *v, double t_s, const loom_vid_sample_params *p, loom_vid_frame *out,
                               loom_err *err) {
-    loom_err local = {0};
-    if (!err) err = &local;
     (void)v, (void)t_s, (void)p;
     if (out) memset(out, 0, sizeof *out);
     return LOOM_FAIL(err, LOOM_ERR_UNSUPPORTED, VID_NO_FFMPEG);
