@@ -187,6 +187,8 @@ INLINE void q45k_dot(int five, int nt, int64_t n, const void *w, const void *xq,
     /* nibble select: bytes 0..31 keep the low nibble (shift 0), bytes 32..63 the high one (shift 4) */
     const __m512i shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
     const __m512i low4 = _mm512_set1_epi8(0x0F), zero = _mm512_setzero_si512();
+    const __m512i mn_idx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 14, 14, 13, 13,
+                                            12, 12, 11, 11, 10, 10, 9, 9, 8, 8);
     __m512  acc[4];
     __m256  accm[4];
     const block_q8_k *y[4];
@@ -203,13 +205,15 @@ INLINE void q45k_dot(int five, int nt, int64_t n, const void *w, const void *xq,
         const float dw = _cvtsh_ss(x4->d), dmw = _cvtsh_ss(x4->dmin);
         uint32_t aux[4];
         mm_unpack_k4_scales(x4->scales, aux);
-        const __m512i sc32 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)aux)); /* sc[0..7], mn[0..7] */
-        const __m256i mn32 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(aux + 2)));
-        const __m256i mn16 = _mm256_or_si256(mn32, _mm256_slli_epi32(mn32, 16)); /* int16 pairs (mn_j, mn_j) */
+        /* built from registers: a 16-byte reload of aux[] right after the scalar stores would miss store
+         * forwarding and stall every super-block */
+        const __m512i sc16 = _mm512_cvtepu8_epi16(_mm256_castsi128_si256(
+            _mm_set_epi32((int)aux[3], (int)aux[2], (int)aux[1], (int)aux[0]))); /* words 0..7 sc, 8..15 mn */
+        const __m256i mn16 = _mm512_castsi512_si256(_mm512_permutexvar_epi16(mn_idx, sc16)); /* (mn_j, mn_j) */
         __m512i qhz = zero;
         if (five) qhz = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)((const block_q5_k *)blk)->qh));
-        __m512i iacc[4];
-        for (int t = 0; t < nt; t++) iacc[t] = zero;
+        __m512i iacc[4][2]; /* two chains per token: vpdpwssd latency would otherwise serialise the chunks */
+        for (int t = 0; t < nt; t++) iacc[t][0] = iacc[t][1] = zero;
 #pragma GCC unroll 4
         for (int c = 0; c < 4; c++) {
             __m512i qb = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(qs + 32 * c)));
@@ -219,17 +223,19 @@ INLINE void q45k_dot(int five, int nt, int64_t n, const void *w, const void *xq,
                                                        _mm256_set1_epi8((char)(1 << (2 * c + 1))), 1);
                 q = _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(qhz, sel), q, _mm512_set1_epi8(16));
             }
-            const __m512i idx = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(2 * c)),
-                                                   _mm256_set1_epi32(2 * c + 1), 1);
-            const __m512i scv = _mm512_permutexvar_epi32(idx, sc32);
+            /* int16 scale per lane: sc[2c] for the low-nibble half (words 0..15), sc[2c+1] for the high one */
+            const __m512i idx = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16((short)(2 * c))),
+                                                   _mm256_set1_epi16((short)(2 * c + 1)), 1);
+            const __m512i scv = _mm512_permutexvar_epi16(idx, sc16);
             for (int t = 0; t < nt; t++) {
-                __m512i p = _mm512_dpbusd_epi32(zero, q, _mm512_loadu_si512(y[t][b].qs + 64 * c));
-                iacc[t] = _mm512_add_epi32(iacc[t], _mm512_mullo_epi32(p, scv));
+                /* u8 x s8 pairs in s16 (|15 * 127 * 2| fits), then s16 x scale pairs accumulated in s32 */
+                __m512i p = _mm512_maddubs_epi16(q, _mm512_loadu_si512(y[t][b].qs + 64 * c));
+                iacc[t][c & 1] = _mm512_dpwssd_epi32(iacc[t][c & 1], p, scv);
             }
         }
         for (int t = 0; t < nt; t++) {
             const float da = y[t][b].d;
-            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(dw * da), _mm512_cvtepi32_ps(iacc[t]), acc[t]);
+            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(dw * da), _mm512_cvtepi32_ps(_mm512_add_epi32(iacc[t][0], iacc[t][1])), acc[t]);
             __m256i mins = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[t][b].bsums), mn16);
             accm[t] = _mm256_fmadd_ps(_mm256_set1_ps(dmw * da), _mm256_cvtepi32_ps(mins), accm[t]);
         }
