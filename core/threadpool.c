@@ -13,7 +13,40 @@
 
 #include "core/alloc.h"
 
-#define SPIN_ITERS 200000
+/* Waiting: a short busy spin (a decode-sized job finishes within microseconds), then yields (on an
+ * oversubscribed machine the thread we wait for may need our core), then a condition variable. A long pure
+ * spin is the worst choice when other processes compete for the cores: the spinner burns the time slice the
+ * awaited thread needs. */
+#define SPIN_PAUSES 1000
+#define SPIN_YIELDS 50
+
+#include <sched.h>
+
+/* Returns when *word != seen (or the budget runs out); the caller re-checks and blocks if needed. */
+static uint64_t wait_change_u64(_Atomic uint64_t *word, uint64_t seen) {
+    uint64_t v;
+    for (int i = 0; i < SPIN_PAUSES; i++) {
+        if ((v = atomic_load_explicit(word, memory_order_acquire)) != seen) return v;
+        __builtin_ia32_pause();
+    }
+    for (int i = 0; i < SPIN_YIELDS; i++) {
+        if ((v = atomic_load_explicit(word, memory_order_acquire)) != seen) return v;
+        sched_yield();
+    }
+    return atomic_load_explicit(word, memory_order_acquire);
+}
+
+static int wait_zero_int(_Atomic int *word) {
+    for (int i = 0; i < SPIN_PAUSES; i++) {
+        if (atomic_load_explicit(word, memory_order_acquire) == 0) return 0;
+        __builtin_ia32_pause();
+    }
+    for (int i = 0; i < SPIN_YIELDS; i++) {
+        if (atomic_load_explicit(word, memory_order_acquire) == 0) return 0;
+        sched_yield();
+    }
+    return atomic_load_explicit(word, memory_order_acquire);
+}
 
 typedef struct worker {
     pthread_t  thread;
@@ -45,12 +78,7 @@ static void *worker_main(void *arg) {
     loom_pool *p = w->pool;
     uint64_t seen = 0;
     for (;;) {
-        uint64_t g;
-        int spins = 0;
-        while ((g = atomic_load_explicit(&p->generation, memory_order_acquire)) == seen && spins < SPIN_ITERS) {
-            __builtin_ia32_pause();
-            spins++;
-        }
+        uint64_t g = wait_change_u64(&p->generation, seen);
         if (g == seen) {
             pthread_mutex_lock(&p->mu);
             while ((g = atomic_load(&p->generation)) == seen && !p->stop) pthread_cond_wait(&p->wake, &p->mu);
@@ -129,12 +157,7 @@ void loom_pool_run(loom_pool *p, loom_pool_fn fn, void *ctx) {
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
     fn(ctx, 0, p->n_threads);
-    int spins = 0;
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) != 0 && spins < SPIN_ITERS) {
-        __builtin_ia32_pause();
-        spins++;
-    }
-    if (atomic_load(&p->pending) != 0) {
+    if (wait_zero_int(&p->pending) != 0) {
         pthread_mutex_lock(&p->mu);
         while (atomic_load(&p->pending) != 0) pthread_cond_wait(&p->done, &p->mu);
         pthread_mutex_unlock(&p->mu);
