@@ -8,6 +8,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
+#include "core/alloc.h"
+
 void cli_error(const char *cmd, const char *fmt, ...) {
     fprintf(stderr, "loom %s: ", cmd);
     va_list ap;
@@ -201,4 +205,43 @@ void cli_print_timings(const loom_gen_stats *st) {
             st->t_prompt_s * 1e3, st->t_prompt_s > 0 ? st->n_prompt / st->t_prompt_s : 0.0);
     fprintf(stderr, "loom: generation: %lld tokens in %.1f ms (%.2f tokens/s)\n", (long long)st->n_gen,
             st->t_gen_s * 1e3, st->t_gen_s > 0 && st->n_gen > 1 ? (st->n_gen - 1) / st->t_gen_s : 0.0);
+}
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 when the bytes there are not one. */
+static size_t utf8_seq_len(const unsigned char *p, size_t left) {
+    unsigned c = p[0];
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (!n || n > left) return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80) return 0;
+    unsigned cp = n == 1 ? c : n == 2 ? ((c & 31u) << 6 | (p[1] & 63u))
+                 : n == 3 ? ((c & 15u) << 12 | (p[1] & 63u) << 6 | (p[2] & 63u))
+                          : ((c & 7u) << 18 | (p[1] & 63u) << 12 | (p[2] & 63u) << 6 | (p[3] & 63u));
+    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF) || cp == 0)
+        return 0;
+    return n;
+}
+
+struct json_t *cli_json_text(const char *text, size_t len) {
+    if (!text) return json_string("");
+    char *buf = loom_malloc(len * 3 + 1);
+    if (!buf) return json_string("");
+    size_t o = 0;
+    const unsigned char *p = (const unsigned char *)text;
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_seq_len(p + i, len - i);
+        if (n) {
+            memcpy(buf + o, p + i, n);
+            o += n;
+            i += n;
+        } else {
+            memcpy(buf + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        }
+    }
+    json_t *s = json_stringn(buf, o);
+    loom_free(buf);
+    return s ? s : json_string("");
 }

@@ -44,6 +44,11 @@ bool cli_write_file(const char *cmd, const char *path, const void *data, size_t 
 /* Prints "loom CMD: msg" to stderr. */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A JSON string of text that may hold invalid UTF-8 (a model can emit any bytes): invalid sequences become
+ * U+FFFD, so the output stays valid JSON. Returns a new reference. */
+struct json_t;
+struct json_t *cli_json_text(const char *text, size_t len);
+
 /* Timings like llama.cpp's perf summary, on stderr. */
 void cli_print_timings(const loom_gen_stats *st);
 

@@ -310,8 +310,8 @@ int cmd_caption(int argc, char **argv) {
             cli_error("caption", "%s: %s", label, err.msg);
             failures++;
         } else if (o.json) {
-            json_t *obj = json_pack("{s:s, s:s, s:O, s:I, s:I, s:f, s:f, s:f}", "file", label, "caption",
-                                    out.text ? out.text : "", "ids", out.ids, "prompt_tokens", (json_int_t)st.n_prompt,
+            json_t *obj = json_pack("{s:s, s:o, s:O, s:I, s:I, s:f, s:f, s:f}", "file", label, "caption",
+                                    cli_json_text(out.text, out.len), "ids", out.ids, "prompt_tokens", (json_int_t)st.n_prompt,
                                     "generated_tokens", (json_int_t)st.n_gen, "encode_ms", st.t_encode_s * 1e3,
                                     "prompt_ms", st.t_prompt_s * 1e3, "gen_ms", st.t_gen_s * 1e3);
             char *js = obj ? json_dumps(obj, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;

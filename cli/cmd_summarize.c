@@ -326,8 +326,8 @@ int cmd_summarize(int argc, char **argv) {
     if (o.json) {
         json_t *arr = json_array();
         for (int i = 0; i < fl.n; i++) json_array_append_new(arr, json_pack("{s:i, s:f}", "index", i, "t", fl.t[i]));
-        json_t *obj = json_pack("{s:s, s:o, s:s, s:I, s:I}", "file", clip, "frames", arr, "summary",
-                                out.text ? out.text : "", "prompt_tokens", (json_int_t)st.n_prompt, "generated_tokens",
+        json_t *obj = json_pack("{s:s, s:o, s:o, s:I, s:I}", "file", clip, "frames", arr, "summary",
+                                cli_json_text(out.text, out.len), "prompt_tokens", (json_int_t)st.n_prompt, "generated_tokens",
                                 (json_int_t)st.n_gen);
         char *js = obj ? json_dumps(obj, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
         printf("%s\n", js ? js : "{}");

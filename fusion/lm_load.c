@@ -244,7 +244,10 @@ loom_status loom_lm_open(loom_lm **out, const char *path, const loom_lm_params *
     }
     loom_gguf *g;
     loom_status st = loom_gguf_open(&g, path, &gp, err);
-    if (st) return st;
+    if (st) {
+        loom_err_prefix(err, "%s: ", path);
+        return st;
+    }
     st = loom_lm_from_gguf(out, g, err);
     if (st) {
         loom_gguf_close(g);
