@@ -19,6 +19,7 @@
 #include "cli/commands.h"
 #include "core/alloc.h"
 #include "core/matmul.h"
+#include "core/roofline.h"
 #include "core/tensor.h"
 #include "core/threadpool.h"
 
@@ -35,72 +36,9 @@ static uint64_t rng_next(uint64_t *s) {
     return *s * 0x2545F4914F6CDD1DULL;
 }
 
-/* ==== memory bandwidth probe ==== */
+/* ==== memory bandwidth probe: core/roofline.h (shared with `loom bench -m`) ==== */
 
-typedef struct bw_job {
-    const uint8_t *buf;
-    size_t         bytes;
-    uint64_t       sink[64][8]; /* one cache line per thread */
-} bw_job;
-
-/* The probe gets the same help the kernels get (wide loads, software prefetch 2 KiB ahead, see
- * core/dot_avx512.c), so "of bw" compares like with like: the best a plain read loop reaches here. */
-__attribute__((target("avx2"))) static uint64_t read_sum_avx2(const uint8_t *p, size_t b, size_t e) {
-    __m256i s0 = _mm256_setzero_si256(), s1 = s0;
-    for (size_t l = b; l < e; l++) {
-        _mm_prefetch((const char *)p + 64 * l + 2048, _MM_HINT_T0);
-        s0 = _mm256_add_epi64(s0, _mm256_load_si256((const __m256i *)(p + 64 * l)));
-        s1 = _mm256_add_epi64(s1, _mm256_load_si256((const __m256i *)(p + 64 * l + 32)));
-    }
-    uint64_t out[4];
-    _mm256_storeu_si256((__m256i *)out, _mm256_add_epi64(s0, s1));
-    return out[0] + out[1] + out[2] + out[3];
-}
-
-static uint64_t read_sum_sse2(const uint8_t *p, size_t b, size_t e) {
-    const __m128i *v = (const __m128i *)p;
-    __m128i s0 = _mm_setzero_si128(), s1 = s0, s2 = s0, s3 = s0;
-    for (size_t l = b; l < e; l++) {
-        _mm_prefetch((const char *)p + 64 * l + 2048, _MM_HINT_T0);
-        s0 = _mm_add_epi64(s0, _mm_load_si128(v + 4 * l));
-        s1 = _mm_add_epi64(s1, _mm_load_si128(v + 4 * l + 1));
-        s2 = _mm_add_epi64(s2, _mm_load_si128(v + 4 * l + 2));
-        s3 = _mm_add_epi64(s3, _mm_load_si128(v + 4 * l + 3));
-    }
-    s0 = _mm_add_epi64(_mm_add_epi64(s0, s1), _mm_add_epi64(s2, s3));
-    uint64_t out[2];
-    _mm_storeu_si128((__m128i *)out, s0);
-    return out[0] + out[1];
-}
-
-static void bw_worker(void *ctx, int ith, int nth) {
-    bw_job *j = ctx;
-    size_t lines = j->bytes / 64, b = lines * ith / nth, e = lines * (ith + 1) / nth;
-    j->sink[ith % 64][0] = loom_cpu_features_get()->avx2 ? read_sum_avx2(j->buf, b, e) : read_sum_sse2(j->buf, b, e);
-}
-
-static double measure_bw(loom_pool *pool, size_t bytes, int reps) {
-    bw_job *j = loom_calloc(1, sizeof *j);
-    uint8_t *buf = loom_malloc(bytes);
-    if (!j || !buf) {
-        loom_free(j);
-        loom_free(buf);
-        return 0;
-    }
-    memset(buf, 1, bytes);
-    j->buf = buf;
-    j->bytes = bytes;
-    double best = 0;
-    for (int r = 0; r < reps + 1; r++) {
-        double t0 = now_s();
-        loom_pool_run(pool, bw_worker, j);
-        double gbs = bytes / (now_s() - t0) / 1e9;
-        if (r > 0 && gbs > best) best = gbs; /* rep 0 warms the pages and the threads */
-    }
-    loom_free(buf);
-    loom_free(j);
-    return best;
-}
+static double measure_bw(loom_pool *pool, size_t bytes, int reps) { return loom_roofline_read_bw(pool, bytes, reps) / 1e9; }
 
 /* ==== weights ==== */
 
