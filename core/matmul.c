@@ -257,3 +257,12 @@ int loom_matmul(loom_pool *pool, float *Y, const void *W, loom_dtype wt, int64_t
     loom_pool_run(n_out >= 2 * ROW_ALIGN ? pool : NULL, matmul_worker, &j);
     return 0;
 }
+
+/* Reference behaviour of the batched entry point: one product after another. Decode fuses them (see
+ * matmul.h); this keeps every caller correct while that lands. */
+int loom_matmul_multi(loom_pool *pool, const loom_matmul_job *jobs, int n_jobs, int64_t n_in, const float *X,
+                      int64_t n_tok) {
+    for (int j = 0; j < n_jobs; j++)
+        if (loom_matmul(pool, jobs[j].Y, jobs[j].W, jobs[j].wt, n_in, jobs[j].n_out, X, n_tok) != 0) return -1;
+    return 0;
+}

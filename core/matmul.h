@@ -55,4 +55,16 @@ int loom_matmul(loom_pool *pool, float *Y, const void *W, loom_dtype wt, int64_t
  * for leak checks and for long-lived threads that are done multiplying. */
 void loom_matmul_scratch_release(void);
 
+/* Several products that share one input (q/k/v of a layer, gate/up of an FFN): the activations are quantized
+ * once per weight type and all outputs are computed in one pool dispatch, which matters in decode where a
+ * token is ~200 small products. Each job: Y [n_tok, n_out] = X W^T with W ne = [n_in, n_out]. */
+typedef struct loom_matmul_job {
+    float      *Y;
+    const void *W;
+    loom_dtype  wt;
+    int64_t     n_out;
+} loom_matmul_job;
+int loom_matmul_multi(loom_pool *pool, const loom_matmul_job *jobs, int n_jobs, int64_t n_in, const float *X,
+                      int64_t n_tok);
+
 #endif
