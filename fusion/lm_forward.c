@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/attn.h"
 #include "core/matmul.h"
 #include "core/ops.h"
 #include "fusion/lm_int.h"
@@ -48,11 +49,13 @@ static batch_dims dims_of(const loom_lm_hparams *hp) {
     return m;
 }
 
-/* Must cover every loom_arena_alloc in eval_batch (17 allocations, each padded to LOOM_ALIGN). */
+/* Must cover every loom_arena_alloc in eval_batch (16 allocations, each padded to LOOM_ALIGN). */
 static size_t scratch_bytes(const loom_lm_hparams *hp, size_t B, size_t n_ctx, size_t n_threads) {
     batch_dims m = dims_of(hp);
     size_t floats = B * (m.d + 2 * m.wide + m.qd + 2 * m.kvd + 2 * m.hidden + m.d + m.K * m.d + m.E + 3 * m.K);
-    floats += (n_ctx + 16) * n_threads + m.d;
+    floats += m.d;
+    (void)n_ctx;
+    (void)n_threads;
     return floats * sizeof(float) + 20 * LOOM_ALIGN;
 }
 
@@ -123,45 +126,59 @@ static int mm(loom_lm_session *s, float *y, const lm_weight *w, const void *data
     return loom_matmul(s->pool, y, data ? data : w->data, w->type, w->n_in, w->n_out, x, n);
 }
 
-/* ==== attention ==== */
+/* ==== attention ====
+ *
+ * Work is split into tasks of up to 16 (position, query head) lanes that share one KV head: the GQA group of a
+ * few consecutive positions. Each task streams its keys once through core/attn (fused online softmax). Keys
+ * before pos0 come from the ring cache (one or two contiguous runs: the ring may wrap), keys of the batch from
+ * the batch buffers. */
 
 typedef struct attn_job {
     const loom_lm_hparams *hp;
     const lm_kv           *kv;
     const float           *q, *k, *v; /* batch [n, qd], [n, kvd], [n, kvd] */
     float                 *out;       /* [n, qd] */
-    float                 *scores;    /* [n_threads, n_ctx + 64] */
-    int64_t                score_stride, n, pos0;
+    int64_t                n, pos0, tasks_per_kv;
     bool                   chunked;
 } attn_job;
 
-static void attn_rows(void *arg, int64_t begin, int64_t end, int ith) {
+static void attn_tasks(void *arg, int64_t begin, int64_t end, int ith) {
+    (void)ith;
     const attn_job *j = arg;
     const loom_lm_hparams *hp = j->hp;
-    int dh = hp->d_head, group = hp->n_head / hp->n_kv_head;
-    int64_t qd = (int64_t)hp->n_head * dh, kvd = (int64_t)hp->n_kv_head * dh;
-    float scale = 1.0f / sqrtf((float)dh);
-    float *sc = j->scores + (int64_t)ith * j->score_stride;
+    int dh = hp->d_head, G = hp->n_head / hp->n_kv_head;
+    int64_t qd = (int64_t)hp->n_head * dh, kvd = (int64_t)hp->n_kv_head * dh, cap = j->kv->cap;
     for (int64_t task = begin; task < end; task++) {
-        int64_t i = task / hp->n_head;
-        int h = (int)(task % hp->n_head), kh = h / group;
-        int64_t p = j->pos0 + i;
-        int64_t lo = j->chunked ? (p / hp->chunk_size) * hp->chunk_size : 0;
-        const float *q = j->q + i * qd + (int64_t)h * dh;
-        for (int64_t t = lo; t <= p; t++) {
-            const float *key = t < j->pos0 ? j->kv->k + (t % j->kv->cap) * kvd : j->k + (t - j->pos0) * kvd;
-            sc[t - lo] = loom_dot_f32(q, key + (int64_t)kh * dh, dh) * scale;
+        int kh = (int)(task / j->tasks_per_kv);
+        int64_t lane0 = (task % j->tasks_per_kv) * LOOM_ATTN_LANES, lanes = (int64_t)j->n * G - lane0;
+        if (lanes > LOOM_ATTN_LANES) lanes = LOOM_ATTN_LANES;
+        loom_attn_task t;
+        t.n_q = (int)lanes;
+        t.d_head = dh;
+        t.scale = 1.0f / sqrtf((float)dh);
+        int64_t min_lo = INT64_MAX, max_hi = -1;
+        for (int m = 0; m < t.n_q; m++) {
+            int64_t i = (lane0 + m) / G, h = (int64_t)kh * G + (lane0 + m) % G, p = j->pos0 + i;
+            t.q[m] = j->q + i * qd + h * dh;
+            t.out[m] = j->out + i * qd + h * dh;
+            t.hi[m] = p;
+            t.lo[m] = j->chunked ? (p / hp->chunk_size) * hp->chunk_size : 0;
+            if (t.lo[m] < min_lo) min_lo = t.lo[m];
+            if (p > max_hi) max_hi = p;
         }
-        int64_t nk = p - lo + 1;
-        loom_op_softmax(sc, nk);
-        float *o = j->out + i * qd + (int64_t)h * dh;
-        memset(o, 0, sizeof(float) * (size_t)dh);
-        for (int64_t t = lo; t <= p; t++) {
-            const float *val = t < j->pos0 ? j->kv->v + (t % j->kv->cap) * kvd : j->v + (t - j->pos0) * kvd;
-            val += (int64_t)kh * dh;
-            float w = sc[t - lo];
-            for (int c = 0; c < dh; c++) o[c] += w * val[c];
+        t.n_seg = 0;
+        /* cached keys: positions [min_lo, pos0), slot = pos % cap, split where the ring wraps */
+        for (int64_t a = min_lo; a < j->pos0;) {
+            int64_t slot = a % cap, run = cap - slot;
+            if (run > j->pos0 - a) run = j->pos0 - a;
+            t.seg[t.n_seg++] = (loom_attn_seg){j->kv->k + slot * kvd + (int64_t)kh * dh,
+                                               j->kv->v + slot * kvd + (int64_t)kh * dh, kvd, a, run};
+            a += run;
         }
+        if (max_hi >= j->pos0)
+            t.seg[t.n_seg++] = (loom_attn_seg){j->k + (int64_t)kh * dh, j->v + (int64_t)kh * dh, kvd, j->pos0,
+                                               max_hi - j->pos0 + 1};
+        loom_attn_run(&t);
     }
 }
 
@@ -172,8 +189,6 @@ typedef struct batch_bufs {
     int32_t *sel;   /* [n, k] selected experts */
     float   *gate;  /* [n, k] sigmoid weights */
     int32_t *order; /* [n * k] token-slot indices grouped by expert */
-    float   *scores;
-    int64_t  score_stride;
 } batch_bufs;
 
 static int swiglu(loom_lm_session *s, float *out, const lm_weight *g, const lm_weight *u, const lm_weight *dn,
@@ -265,8 +280,9 @@ static loom_status layer_forward(loom_lm_session *s, int l, int64_t n, batch_buf
             for (int64_t c = 0; c < qd; c++) b->q[i * qd + c] *= sc;
         }
     }
-    attn_job job = {hp, &s->kv[l], b->q, b->k, b->v, b->att, b->scores, b->score_stride, n, pos0, L->use_rope};
-    loom_pool_for(s->pool, n * hp->n_head, attn_rows, &job);
+    int64_t tasks_per_kv = (n * (hp->n_head / hp->n_kv_head) + LOOM_ATTN_LANES - 1) / LOOM_ATTN_LANES;
+    attn_job job = {hp, &s->kv[l], b->q, b->k, b->v, b->att, n, pos0, tasks_per_kv, L->use_rope};
+    loom_pool_for(s->pool, tasks_per_kv * hp->n_kv_head, attn_tasks, &job);
     /* now the batch's keys may enter the ring (only the last `cap` of them can matter) */
     lm_kv *kv = &s->kv[l];
     for (int64_t i = n > kv->cap ? n - kv->cap : 0; i < n; i++) {
@@ -312,11 +328,9 @@ static loom_status eval_batch(loom_lm_session *s, const float *x, int64_t n, flo
     b.sel = loom_arena_alloc(a, N * K * sizeof(int32_t));
     b.gate = loom_arena_alloc(a, N * K * sizeof(float));
     b.order = loom_arena_alloc(a, N * K * sizeof(int32_t));
-    b.score_stride = s->n_ctx + 16;
-    b.scores = loom_arena_alloc(a, (size_t)b.score_stride * (size_t)loom_pool_size(s->pool) * sizeof(float));
     float *norm = loom_arena_alloc(a, d * sizeof(float));
     if (!b.x || !b.xn || !b.q || !b.k || !b.v || !b.att || !b.h1 || !b.h2 || !b.ffn || !b.gathered || !b.router ||
-        !b.sel || !b.gate || !b.order || !b.scores || !norm)
+        !b.sel || !b.gate || !b.order || !norm)
         return LOOM_FAIL(err, LOOM_ERR_NOMEM, "scratch arena too small for a batch of %lld", (long long)n);
     memcpy(b.x, x, N * d * sizeof(float));
     for (int l = 0; l < hp->n_layer; l++) {
