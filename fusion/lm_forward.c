@@ -193,9 +193,11 @@ typedef struct batch_bufs {
 
 static int swiglu(loom_lm_session *s, float *out, const lm_weight *g, const lm_weight *u, const lm_weight *dn,
                   int e, const float *x, int64_t n, batch_bufs *b) {
-    const void *gd = e >= 0 ? expert_slice(g, e) : NULL, *ud = e >= 0 ? expert_slice(u, e) : NULL;
+    const void *gd = e >= 0 ? expert_slice(g, e) : g->data, *ud = e >= 0 ? expert_slice(u, e) : u->data;
     const void *dd = e >= 0 ? expert_slice(dn, e) : NULL;
-    if (mm(s, b->h1, g, gd, x, n) || mm(s, b->h2, u, ud, x, n)) return -1;
+    /* gate and up read the same input: one activation quantization, one dispatch */
+    loom_matmul_job jobs[2] = {{b->h1, gd, g->type, g->n_out}, {b->h2, ud, u->type, u->n_out}};
+    if (loom_matmul_multi(s->pool, jobs, 2, g->n_in, x, n)) return -1;
     int64_t hw = g->n_out;
     for (int64_t i = 0; i < n * hw; i++) b->h1[i] = loom_silu(b->h1[i]) * b->h2[i];
     return mm(s, out, dn, dd, b->h1, n);
@@ -263,7 +265,10 @@ static loom_status layer_forward(loom_lm_session *s, int l, int64_t n, batch_buf
     int64_t pos0 = s->pos;
 
     for (int64_t i = 0; i < n; i++) loom_op_rmsnorm(b->xn + i * d, b->x + i * d, L->attn_norm, d, hp->norm_eps);
-    if (mm(s, b->q, &L->wq, NULL, b->xn, n) || mm(s, b->k, &L->wk, NULL, b->xn, n) || mm(s, b->v, &L->wv, NULL, b->xn, n))
+    loom_matmul_job qkv[3] = {{b->q, L->wq.data, L->wq.type, L->wq.n_out},
+                              {b->k, L->wk.data, L->wk.type, L->wk.n_out},
+                              {b->v, L->wv.data, L->wv.type, L->wv.n_out}};
+    if (loom_matmul_multi(s->pool, qkv, 3, d, b->xn, n))
         return LOOM_FAIL(err, LOOM_ERR_NOMEM, "layer %d: attention projections failed", l);
     if (L->use_rope) {
         float cs[2048];
