@@ -121,9 +121,9 @@ loom_status loom_session_new(loom_session **out, loom_model *m, const loom_sessi
     s->m = m;
     s->p = p ? *p : loom_session_default_params();
     if (s->p.max_tiles < 1 || s->p.max_tiles > LOOM_IMG_MAX_TILES * 4) {
+        int bad = s->p.max_tiles;
         loom_session_free(s);
-        return LOOM_FAIL(err, LOOM_ERR_INVALID, "--max-tiles %d is out of range [1, %d]", s->p.max_tiles,
-                         LOOM_IMG_MAX_TILES * 4);
+        return LOOM_FAIL(err, LOOM_ERR_INVALID, "--max-tiles %d is out of range [1, %d]", bad, LOOM_IMG_MAX_TILES * 4);
     }
     s->patch_id = m->tok ? loom_tok_find(m->tok, "<|patch|>", 0) : -1;
     loom_status st = loom_lm_session_new(&s->lms, m->lm, s->p.n_ctx, s->p.n_threads, err);
