@@ -167,7 +167,7 @@ test: deps
 
 run: deps
 	@$(MAKE) --no-print-directory all
-	@bash tools/run-main-job.sh "$(abspath $(LOOM))"
+	@LOOM_SHARED="$(LOOM_SHARED)" bash tools/run-main-job.sh "$(abspath $(LOOM))"
 
 deps:
 	@bash tools/install-deps.sh
