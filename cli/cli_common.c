@@ -245,3 +245,67 @@ struct json_t *cli_json_text(const char *text, size_t len) {
     loom_free(buf);
     return s ? s : json_string("");
 }
+
+bool cli_dump_prompt(const char *cmd, const loom_session *s, const loom_model *m, const char *ids_path,
+                     const char *tiles_path, const char *embd_path) {
+    if (ids_path) {
+        size_t n;
+        const int32_t *ids = loom_session_prompt_ids(s, &n);
+        if (!cli_write_file(cmd, ids_path, ids, sizeof(int32_t), n)) return false;
+    }
+    if (tiles_path) {
+        size_t n;
+        const float *tiles = loom_session_prompt_tiles(s, &n);
+        if (!cli_write_file(cmd, tiles_path, tiles, sizeof(float), n * 3 * LOOM_IMG_TILE_SIZE * LOOM_IMG_TILE_SIZE))
+            return false;
+    }
+    if (embd_path) {
+        size_t rows;
+        const float *e = loom_session_patch_embeddings(s, &rows);
+        size_t d = (size_t)loom_lm_get_hparams(loom_model_lm(m))->d_model;
+        if (!cli_write_file(cmd, embd_path, e, sizeof(float), rows * d)) return false;
+    }
+    return true;
+}
+
+loom_gen_params cli_gen_params(const cli_gen_opts *o) {
+    loom_gen_params gp = loom_gen_default_params();
+    gp.n_predict = o->n_predict;
+    gp.ignore_eog = o->ignore_eos;
+    cli_sampler_from_opts(o, &gp.sampler);
+    return gp;
+}
+
+int cli_sink_token(void *user, int32_t id, const char *piece, size_t len) {
+    cli_sink *k = user;
+    if (!k->ids) k->ids = json_array();
+    if (id >= 0) json_array_append_new(k->ids, json_integer(id));
+    if (k->stream) {
+        if (k->print_ids) {
+            if (id >= 0) printf("%s%d", json_array_size(k->ids) > 1 ? " " : "", id);
+        } else if (k->one_line) {
+            for (size_t i = 0; i < len; i++) putchar(piece[i] == '\n' ? ' ' : piece[i]);
+        } else {
+            fwrite(piece, 1, len, stdout);
+        }
+        fflush(stdout);
+    }
+    if (k->len + len + 1 > k->cap) {
+        size_t cap = k->cap ? k->cap : 256;
+        while (cap < k->len + len + 1) cap *= 2;
+        char *nt = loom_realloc(k->text, cap);
+        if (!nt) return 1;
+        k->text = nt;
+        k->cap = cap;
+    }
+    memcpy(k->text + k->len, piece, len);
+    k->len += len;
+    k->text[k->len] = 0;
+    return 0;
+}
+
+void cli_sink_release(cli_sink *k) {
+    loom_free(k->text);
+    json_decref(k->ids);
+    memset(k, 0, sizeof *k);
+}

@@ -49,6 +49,27 @@ void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(prin
 struct json_t;
 struct json_t *cli_json_text(const char *text, size_t len);
 
+/* Collects generated text (and ids) and optionally streams it to stdout: the loom_token_fn of the commands.
+ * Start from {0} plus the flags; free with cli_sink_release. */
+typedef struct cli_sink {
+    bool           print_ids;     /* stream ids instead of text */
+    bool           stream;        /* write to stdout as tokens arrive (false: collect only, e.g. for --json) */
+    bool           one_line;      /* newlines in streamed text become spaces (one caption per line) */
+    char          *text;          /* everything generated, NUL-terminated */
+    size_t         len, cap;
+    struct json_t *ids;           /* JSON array of the generated ids, created on first use */
+} cli_sink;
+int  cli_sink_token(void *user, int32_t id, const char *piece, size_t len);
+void cli_sink_release(cli_sink *k);
+
+/* The --dump-prompt-ids / --dump-tiles / --dump-embeddings files of the session's current prompt (NULL paths
+ * are skipped). false after printing an error. */
+bool cli_dump_prompt(const char *cmd, const loom_session *s, const loom_model *m, const char *ids_path,
+                     const char *tiles_path, const char *embd_path);
+
+/* Generation parameters from the shared options. */
+loom_gen_params cli_gen_params(const cli_gen_opts *o);
+
 /* Timings like llama.cpp's perf summary, on stderr. */
 void cli_print_timings(const loom_gen_stats *st);
 

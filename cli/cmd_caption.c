@@ -97,40 +97,6 @@ fail:
     return false;
 }
 
-typedef struct caption_out {
-    bool  print_ids;
-    bool  stream; /* plain text output streams; JSON collects */
-    char *text;
-    size_t len, cap;
-    json_t *ids;
-} caption_out;
-
-static int on_token(void *user, int32_t id, const char *piece, size_t len) {
-    caption_out *o = user;
-    if (id >= 0 && o->ids) json_array_append_new(o->ids, json_integer(id));
-    if (o->stream) {
-        if (o->print_ids) {
-            if (id >= 0) printf("%s%d", json_array_size(o->ids) > 1 ? " " : "", id);
-        } else {
-            /* one caption per line: newlines inside a caption become spaces */
-            for (size_t i = 0; i < len; i++) putchar(piece[i] == '\n' ? ' ' : piece[i]);
-        }
-        fflush(stdout);
-    }
-    if (o->len + len + 1 > o->cap) {
-        size_t cap = (o->cap ? o->cap : 256);
-        while (cap < o->len + len + 1) cap *= 2;
-        char *nt = loom_realloc(o->text, cap);
-        if (!nt) return 1;
-        o->text = nt;
-        o->cap = cap;
-    }
-    memcpy(o->text + o->len, piece, len);
-    o->len += len;
-    o->text[o->len] = 0;
-    return 0;
-}
-
 /* Splits the prompt at <image> markers into items; images[] fill the markers in order. */
 static int build_items(const char *prompt, char **images, int n_images, loom_item *items, int max_items) {
     int n = 0, img = 0;
@@ -283,28 +249,12 @@ int cmd_caption(int argc, char **argv) {
             }
             continue;
         }
-        size_t n_prompt;
-        const int32_t *pids = loom_session_prompt_ids(s, &n_prompt);
-        if (dump_ids && !cli_write_file("caption", dump_ids, pids, sizeof(int32_t), n_prompt)) goto done;
-        if (dump_tiles) {
-            size_t nt;
-            const float *tiles = loom_session_prompt_tiles(s, &nt);
-            if (!cli_write_file("caption", dump_tiles, tiles, sizeof(float), nt * 3 * 336 * 336)) goto done;
-        }
-        if (dump_embd) {
-            size_t rows;
-            const float *e = loom_session_patch_embeddings(s, &rows);
-            size_t d = (size_t)loom_lm_get_hparams(loom_model_lm(m))->d_model;
-            if (!cli_write_file("caption", dump_embd, e, sizeof(float), rows * d)) goto done;
-        }
-        loom_gen_params gp = loom_gen_default_params();
-        gp.n_predict = o.n_predict;
-        gp.ignore_eog = o.ignore_eos;
-        cli_sampler_from_opts(&o, &gp.sampler);
-        caption_out out = {.print_ids = o.print_ids, .stream = !o.json, .ids = json_array()};
+        if (!cli_dump_prompt("caption", s, m, dump_ids, dump_tiles, dump_embd)) goto done;
+        loom_gen_params gp = cli_gen_params(&o);
+        cli_sink out = {.print_ids = o.print_ids, .stream = !o.json, .one_line = true, .ids = json_array()};
         if (!o.json && !single_prompt && n_images > 1) printf("%s: ", label);
         loom_gen_stats st;
-        loom_status gs = loom_session_generate(s, &gp, on_token, &out, &st, &err);
+        loom_status gs = loom_session_generate(s, &gp, cli_sink_token, &out, &st, &err);
         if (!o.json) printf("\n");
         if (gs) {
             cli_error("caption", "%s: %s", label, err.msg);
@@ -320,8 +270,7 @@ int cmd_caption(int argc, char **argv) {
             json_decref(obj);
         }
         fflush(stdout);
-        json_decref(out.ids);
-        loom_free(out.text);
+        cli_sink_release(&out);
         total.n_prompt += st.n_prompt;
         total.n_gen += st.n_gen;
         total.t_prompt_s += st.t_prompt_s;

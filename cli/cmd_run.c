@@ -175,10 +175,7 @@ int cmd_run(int argc, char **argv) {
         st = loom_session_set_text(s, prompt, o.parse_special, &err);
     }
     if (st) goto fail;
-    loom_gen_params gp = loom_gen_default_params();
-    gp.n_predict = o.n_predict;
-    gp.ignore_eog = o.ignore_eos;
-    cli_sampler_from_opts(&o, &gp.sampler);
+    loom_gen_params gp = cli_gen_params(&o);
     size_t n_prompt;
     loom_session_prompt_ids(s, &n_prompt);
     size_t V = (size_t)loom_lm_get_hparams(loom_model_lm(m))->n_vocab;

@@ -64,38 +64,6 @@ static loom_status keep_frame(void *user, loom_vid_frame *f) {
     return LOOM_OK;
 }
 
-typedef struct sum_out {
-    bool   print_ids, stream;
-    char  *text;
-    size_t len, cap;
-    int    n_ids;
-} sum_out;
-
-static int on_token(void *user, int32_t id, const char *piece, size_t len) {
-    sum_out *o = user;
-    if (o->stream) {
-        if (o->print_ids) {
-            if (id >= 0) printf("%s%d", o->n_ids ? " " : "", id);
-        } else {
-            fwrite(piece, 1, len, stdout);
-        }
-        fflush(stdout);
-    }
-    if (id >= 0) o->n_ids++;
-    if (o->len + len + 1 > o->cap) {
-        size_t cap = o->cap ? o->cap : 256;
-        while (cap < o->len + len + 1) cap *= 2;
-        char *nt = loom_realloc(o->text, cap);
-        if (!nt) return 1;
-        o->text = nt;
-        o->cap = cap;
-    }
-    memcpy(o->text + o->len, piece, len);
-    o->len += len;
-    o->text[o->len] = 0;
-    return 0;
-}
-
 /* Token count of the prompt without decoding any frame: the tokenizer only needs the model's metadata. */
 static loom_status count_prompt_tokens(const char *model, const double *times, int n, int grid_h, int grid_w,
                                        const char *prompt, const char *system, int64_t *out, loom_err *err) {
@@ -205,7 +173,7 @@ int cmd_summarize(int argc, char **argv) {
     frame_list fl = {0};
     loom_item *items = NULL;
     char (*labels)[48] = NULL;
-    sum_out out = {0};
+    cli_sink out = {0};
     double *times = loom_malloc(sizeof(double) * LOOM_VID_MAX_FRAMES);
     loom_vid_open_params op = loom_vid_default_open_params();
     op.timeout_s = timeout;
@@ -298,28 +266,12 @@ int cmd_summarize(int argc, char **argv) {
         cli_error("summarize", "%s", err.msg);
         goto done;
     }
-    size_t n_prompt;
-    const int32_t *pids = loom_session_prompt_ids(s, &n_prompt);
-    if (dump_ids && !cli_write_file("summarize", dump_ids, pids, sizeof(int32_t), n_prompt)) goto done;
-    if (dump_tiles) {
-        size_t nt;
-        const float *tiles = loom_session_prompt_tiles(s, &nt);
-        if (!cli_write_file("summarize", dump_tiles, tiles, sizeof(float), nt * 3 * 336 * 336)) goto done;
-    }
-    if (dump_embd) {
-        size_t rows;
-        const float *e = loom_session_patch_embeddings(s, &rows);
-        size_t d = (size_t)loom_lm_get_hparams(loom_model_lm(m))->d_model;
-        if (!cli_write_file("summarize", dump_embd, e, sizeof(float), rows * d)) goto done;
-    }
-    loom_gen_params gp = loom_gen_default_params();
-    gp.n_predict = o.n_predict;
-    gp.ignore_eog = o.ignore_eos;
-    cli_sampler_from_opts(&o, &gp.sampler);
+    if (!cli_dump_prompt("summarize", s, m, dump_ids, dump_tiles, dump_embd)) goto done;
+    loom_gen_params gp = cli_gen_params(&o);
     out.print_ids = o.print_ids;
     out.stream = !o.json;
     loom_gen_stats st;
-    if (loom_session_generate(s, &gp, on_token, &out, &st, &err)) {
+    if (loom_session_generate(s, &gp, cli_sink_token, &out, &st, &err)) {
         cli_error("summarize", "%s", err.msg);
         goto done;
     }
@@ -339,7 +291,7 @@ int cmd_summarize(int argc, char **argv) {
     if (!o.quiet) cli_print_timings(&st);
     rc = 0;
 done:
-    loom_free(out.text);
+    cli_sink_release(&out);
     loom_free(items);
     loom_free(labels);
     for (int i = 0; i < fl.n; i++) loom_image_free(fl.imgs[i]);
