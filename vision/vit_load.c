@@ -311,7 +311,10 @@ loom_status loom_vit_open(loom_vit **out, const char *path, const loom_vit_param
     }
     loom_gguf *g;
     loom_status st = loom_gguf_open(&g, path, &gp, err);
-    if (st) return st;
+    if (st) {
+        loom_err_prefix(err, "%s: ", path);
+        return st;
+    }
     st = loom_vit_from_gguf(out, g, params, err);
     if (st) {
         loom_gguf_close(g);
