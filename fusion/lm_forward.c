@@ -191,22 +191,31 @@ typedef struct batch_bufs {
     int32_t *order; /* [n * k] token-slot indices grouped by expert */
 } batch_bufs;
 
+/* down( silu(h1) * h2 ) into out, where h1/h2 already hold the gate/up products. */
+static int swiglu_down(loom_lm_session *s, float *out, const lm_weight *dn, int e, int64_t n, batch_bufs *b) {
+    int64_t hw = dn->n_in;
+    for (int64_t i = 0; i < n * hw; i++) b->h1[i] = loom_silu(b->h1[i]) * b->h2[i];
+    return mm(s, out, dn, e >= 0 ? expert_slice(dn, e) : NULL, b->h1, n);
+}
+
 static int swiglu(loom_lm_session *s, float *out, const lm_weight *g, const lm_weight *u, const lm_weight *dn,
                   int e, const float *x, int64_t n, batch_bufs *b) {
     const void *gd = e >= 0 ? expert_slice(g, e) : g->data, *ud = e >= 0 ? expert_slice(u, e) : u->data;
-    const void *dd = e >= 0 ? expert_slice(dn, e) : NULL;
     /* gate and up read the same input: one activation quantization, one dispatch */
     loom_matmul_job jobs[2] = {{b->h1, gd, g->type, g->n_out}, {b->h2, ud, u->type, u->n_out}};
     if (loom_matmul_multi(s->pool, jobs, 2, g->n_in, x, n)) return -1;
-    int64_t hw = g->n_out;
-    for (int64_t i = 0; i < n * hw; i++) b->h1[i] = loom_silu(b->h1[i]) * b->h2[i];
-    return mm(s, out, dn, dd, b->h1, n);
+    return swiglu_down(s, out, dn, e, n, b);
 }
 
 static int moe_forward(loom_lm_session *s, const lm_layer *L, const float *hn, float *out, int64_t n, batch_bufs *b) {
     const loom_lm_hparams *hp = &s->lm->hp;
     int E = hp->n_expert, K = hp->n_expert_used, d = hp->d_model;
-    if (mm(s, b->router, &L->router, NULL, hn, n)) return -1;
+    /* the router and the shared expert's gate/up all read hn: one dispatch */
+    loom_matmul_job jobs[3] = {{b->router, L->router.data, L->router.type, E},
+                               {b->h1, L->gate_sh.data, L->gate_sh.type, L->gate_sh.n_out},
+                               {b->h2, L->up_sh.data, L->up_sh.type, L->up_sh.n_out}};
+    if (loom_matmul_multi(s->pool, jobs, 3, d, hn, n)) return -1;
+    if (swiglu_down(s, out, &L->down_sh, -1, n, b)) return -1;
     /* top-k on the raw logits; the sigmoid of each selected logit is its weight (no softmax, no renorm) */
     for (int64_t i = 0; i < n; i++) {
         const float *r = b->router + i * E;
@@ -221,8 +230,6 @@ static int moe_forward(loom_lm_session *s, const lm_layer *L, const float *hn, f
             b->gate[i * K + k] = loom_sigmoid(r[best]);
         }
     }
-    /* shared expert over the whole batch */
-    if (swiglu(s, out, &L->gate_sh, &L->up_sh, &L->down_sh, -1, hn, n, b)) return -1;
     /* routed experts: tokens grouped by expert, so each expert's weights are read once per batch */
     for (int e = 0; e < E; e++) {
         int64_t cnt = 0;
