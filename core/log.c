@@ -56,6 +56,7 @@ void loom_progress_begin(loom_progress *p, const char *label, int64_t total) {
     p->label = label;
     p->total = total;
     p->t_start = loom_time_s();
+    p->t_last_draw = p->t_start; /* short jobs never draw: the first line comes after one interval */
     p->is_tty = isatty(STDERR_FILENO);
     p->enabled = loom_log_get_level() <= LOOM_LOG_INFO;
 }

@@ -14,6 +14,7 @@
 #include "vision/vit.h"
 
 #define IMAGE_CACHE_MAX 32
+#define PROMPT_SLICE    512
 
 struct loom_model {
     loom_lm  *lm;
@@ -236,8 +237,17 @@ static loom_status encode_image(loom_session *s, const loom_image *img, image_en
         st = LOOM_FAIL(err, LOOM_ERR_NOMEM, "out of memory for image embeddings");
         goto done;
     }
+    /* tile by tile, so a 17-tile image on a real-size ViT shows progress; each tile is already a
+     * 577-token batch, so the matmuls lose nothing by it */
     double t0 = loom_time_s();
-    st = loom_vit_encode(s->m->vit, s->pool, slot->embd, t->data, t->n_tiles, err);
+    loom_progress prog;
+    loom_progress_begin(&prog, "encoding image", t->n_tiles);
+    size_t tile_px = (size_t)3 * t->tile_size * t->tile_size, tile_rows = (size_t)vh->n_tok_out * vh->d_proj;
+    for (int k = 0; k < t->n_tiles && !st; k++) {
+        st = loom_vit_encode(s->m->vit, s->pool, slot->embd + k * tile_rows, t->data + k * tile_px, 1, err);
+        loom_progress_update(&prog, k + 1);
+    }
+    if (loom_time_s() - t0 > 1.0) loom_progress_end(&prog);
     s->t_encode_s += loom_time_s() - t0;
     s->n_tiles_encoded += t->n_tiles;
     if (st) {
@@ -414,9 +424,22 @@ loom_status loom_session_generate(loom_session *s, const loom_gen_params *gp, lo
     if (s->m->tok && (st = loom_tok_stream_new(&stream, s->m->tok, 0, err))) goto done;
     loom_lm_session_reset(s->lms);
     double t0 = loom_time_s();
-    if (gp->prompt_logits) st = loom_lm_eval(s->lms, x, (int64_t)n, gp->prompt_logits, LOOM_LOGITS_ALL, err);
-    else st = loom_lm_eval(s->lms, x, (int64_t)n, logits, LOOM_LOGITS_LAST, err);
-    if (st) goto done;
+    /* the prompt goes in slices so a long one shows progress (the backbone batches 512 positions anyway) */
+    loom_progress prog;
+    loom_progress_begin(&prog, "prompt", (int64_t)n);
+    for (size_t done_pos = 0; done_pos < n;) {
+        size_t m = n - done_pos < PROMPT_SLICE ? n - done_pos : PROMPT_SLICE;
+        const float *xs = x + done_pos * d;
+        if (gp->prompt_logits)
+            st = loom_lm_eval(s->lms, xs, (int64_t)m, gp->prompt_logits + done_pos * V, LOOM_LOGITS_ALL, err);
+        else
+            st = loom_lm_eval(s->lms, xs, (int64_t)m, done_pos + m == n ? logits : NULL,
+                              done_pos + m == n ? LOOM_LOGITS_LAST : LOOM_LOGITS_NONE, err);
+        if (st) goto done;
+        done_pos += m;
+        loom_progress_update(&prog, (int64_t)done_pos);
+    }
+    if (loom_time_s() - t0 > 1.0) loom_progress_end(&prog);
     if (gp->prompt_logits) memcpy(logits, gp->prompt_logits + (n - 1) * V, V * sizeof(float));
     stt->n_prompt = (int64_t)n;
     stt->t_prompt_s = loom_time_s() - t0;
