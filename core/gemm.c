@@ -179,10 +179,9 @@ typedef struct q_job {
     const float   *X;
     float         *Y;
     size_t         act_bytes;  /* one quantized activation row */
-    size_t         blk_bytes;  /* one packed activation block */
-    uint8_t       *act;        /* [n_tb] packed blocks */
+    gemm_q_act     A;          /* packed activations */
     uint8_t       *thr;        /* per-thread: quantized rows of one block, then a weight panel */
-    size_t         thr_bytes, panel_bytes;
+    size_t         thr_bytes, panel_bytes, xq_bytes;
     int64_t        n_tb, n_pn;
 } q_job;
 
@@ -195,7 +194,7 @@ static void q_pack_worker(void *ctx, int ith, int nth) {
         const int64_t t0 = tb * GEMM_TB;
         const int nv = (int)(j->n_tok - t0 < GEMM_TB ? j->n_tok - t0 : GEMM_TB);
         for (int t = 0; t < nv; t++) loom_act_quantize(j->L.wt, j->X + (t0 + t) * j->n_in, xq + (size_t)t * j->act_bytes, j->n_in);
-        gemm_q_pack_act(&j->L, xq, j->act_bytes, j->n_in, nv, j->act + (size_t)tb * j->blk_bytes);
+        gemm_q_pack_act(&j->L, xq, j->act_bytes, j->n_in, nv, &j->A, tb);
     }
 }
 
@@ -207,17 +206,14 @@ static void q_worker(void *ctx, int ith, int nth) {
     else split(j->n_tb, ith, nth, &tbb, &tbe);
     if (pb >= pe || tbb >= tbe) return;
     gemm_q_amx_begin(&j->L);
+    float *F = (float *)(panel + j->panel_bytes + j->xq_bytes);
+    const int64_t t0 = tbb * GEMM_TB, tv = (tbe * GEMM_TB < j->n_tok ? tbe * GEMM_TB : j->n_tok) - t0;
     for (int64_t p = pb; p < pe; p++) {
         const int64_t o0 = p * GEMM_RB;
         const int ov = (int)(j->n_out - o0 < GEMM_RB ? j->n_out - o0 : GEMM_RB);
         gemm_q_pack_panel(&j->L, j->W + (size_t)o0 * j->row_bytes, j->row_bytes, j->n_in, ov, panel);
-        for (int64_t tb = tbb; tb < tbe; tb += 2) {
-            const int64_t t0 = tb * GEMM_TB;
-            const int64_t tn = (tb + 2 <= tbe ? 2 : 1) * GEMM_TB;
-            const int tv = (int)(j->n_tok - t0 < tn ? j->n_tok - t0 : tn);
-            gemm_q_amx_kernel(&j->L, j->n_in, panel, j->act + (size_t)tb * j->blk_bytes, tv,
-                              j->Y + (size_t)t0 * (size_t)j->n_out + o0, (size_t)j->n_out, ov);
-        }
+        gemm_q_amx_panel(&j->L, j->n_in, panel, &j->A, tbb, tbe - tbb, tv,
+                         j->Y + (size_t)t0 * (size_t)j->n_out + o0, (size_t)j->n_out, ov, F);
     }
     gemm_q_amx_end();
 }
@@ -229,17 +225,20 @@ static int gemm_q(loom_pool *pool, float *Y, const void *W, loom_dtype wt, int64
                .n_tok = n_tok, .X = X, .Y = Y, .act_bytes = loom_act_row_size(wt, n_in)};
     j.n_tb = (n_tok + GEMM_TB - 1) / GEMM_TB;
     j.n_pn = (n_out + GEMM_RB - 1) / GEMM_RB;
-    j.blk_bytes = ALIGN_UP(gemm_q_act_bytes(L, n_in));
+    j.A.n_tb = j.n_tb;
+    j.A.meta_bytes = ALIGN_UP(gemm_q_meta_bytes(L, n_in));
     j.panel_bytes = ALIGN_UP(gemm_q_panel_bytes(L, n_in));
     size_t xq_bytes, act_total, thr_total, total;
     if (!j.row_bytes || !j.act_bytes || !loom_size_mul(j.act_bytes, GEMM_TB, &xq_bytes)) return -1;
-    j.thr_bytes = j.panel_bytes + ALIGN_UP(xq_bytes);
-    if (!loom_size_mul(j.blk_bytes, (size_t)j.n_tb, &act_total) ||
+    j.xq_bytes = ALIGN_UP(xq_bytes);
+    j.thr_bytes = j.panel_bytes + j.xq_bytes + (size_t)j.n_tb * 256 * sizeof(float); /* + F */
+    if (!loom_size_mul(j.A.meta_bytes + (size_t)n_in * GEMM_TB, (size_t)j.n_tb, &act_total) ||
         !loom_size_mul(j.thr_bytes, (size_t)nth, &thr_total) || !loom_size_add(act_total, thr_total, &total))
         return -1;
     uint8_t *s = gscratch_get(total);
     if (!s) return -1;
-    j.act = s;
+    j.A.tiles = s;
+    j.A.meta = s + (size_t)n_in * GEMM_TB * (size_t)j.n_tb;
     j.thr = s + act_total;
     loom_pool_run(j.n_tb > 1 ? pool : NULL, q_pack_worker, &j);
     loom_pool_run(pool, q_worker, &j);

@@ -147,12 +147,15 @@ int gemm_q_layout_for(loom_dtype wt, gemm_q_layout *L) {
 }
 
 /* byte offsets inside an activation block / a weight panel */
-static size_t act_dx_off(int64_t n_in) { return (size_t)n_in * GEMM_TB; }
-static size_t act_bs_off(const gemm_q_layout *L, int64_t n_in) {
-    return act_dx_off(n_in) + (size_t)(n_in / L->group) * GEMM_TB * sizeof(float);
+/* per-block metadata: dx [ng][16] f32, then (has_min) bsp [ng][4][16] i32 */
+static size_t meta_bs_off(const gemm_q_layout *L, int64_t n_in) { return (size_t)(n_in / L->group) * GEMM_TB * sizeof(float); }
+size_t gemm_q_meta_bytes(const gemm_q_layout *L, int64_t n_in) {
+    return meta_bs_off(L, n_in) + (L->has_min ? (size_t)(n_in / L->group) * 4 * GEMM_TB * sizeof(int32_t) : 0);
 }
-size_t gemm_q_act_bytes(const gemm_q_layout *L, int64_t n_in) {
-    return act_bs_off(L, n_in) + (L->has_min ? (size_t)(n_in / L->group) * 4 * GEMM_TB * sizeof(int32_t) : 0);
+/* B tile of group g, token block tb, chunk c */
+INLINE uint8_t *act_tile(const gemm_q_layout *L, const gemm_q_act *A, int64_t g, int64_t tb, int64_t c) {
+    const int64_t cpg = L->group / L->kc;
+    return A->tiles + ((size_t)(g * A->n_tb + tb) * cpg + c) * (size_t)L->kc * GEMM_TB;
 }
 static size_t pan_dw_off(const gemm_q_layout *L, int64_t n_in) { return (size_t)L->planes * GEMM_RB * (size_t)n_in; }
 static size_t pan_dmw_off(const gemm_q_layout *L, int64_t n_in) {
@@ -166,11 +169,12 @@ size_t gemm_q_panel_bytes(const gemm_q_layout *L, int64_t n_in) {
 }
 
 void gemm_q_pack_act(const gemm_q_layout *L, const uint8_t *xq, size_t act_bytes, int64_t n_in, int nv,
-                     uint8_t *dst) {
+                     const gemm_q_act *A, int64_t tb) {
     const int64_t ng = n_in / L->group;
-    float *dx = (float *)(dst + act_dx_off(n_in));
+    uint8_t *meta = A->meta + (size_t)tb * A->meta_bytes;
+    float *dx = (float *)meta;
     if (L->group == QK_K) {
-        int32_t *bsp = (int32_t *)(dst + act_bs_off(L, n_in));
+        int32_t *bsp = (int32_t *)(meta + meta_bs_off(L, n_in));
         for (int64_t c = 0; c < n_in / 64; c++) { /* 16 tokens x 16 dwords -> tile rows q = dwords */
             __m512 r[16];
             for (int t = 0; t < 16; t++)
@@ -178,7 +182,8 @@ void gemm_q_pack_act(const gemm_q_layout *L, const uint8_t *xq, size_t act_bytes
                                                 64 * (c % 4))
                               : _mm512_setzero_ps();
             tr16(r);
-            for (int q = 0; q < 16; q++) _mm512_store_ps(dst + (size_t)c * 1024 + 64 * q, r[q]);
+            uint8_t *dst = act_tile(L, A, c / 4, tb, c % 4);
+            for (int q = 0; q < 16; q++) _mm512_store_ps(dst + 64 * q, r[q]);
         }
         for (int64_t g = 0; g < ng; g++)
             for (int t = 0; t < GEMM_TB; t++) {
@@ -204,7 +209,8 @@ void gemm_q_pack_act(const gemm_q_layout *L, const uint8_t *xq, size_t act_bytes
                 dx[c * GEMM_TB + t] = y ? _cvtsh_ss(y->d) : 0.0f;
             }
             tr16(r);
-            for (int q = 0; q < 8; q++) _mm512_store_ps(dst + (size_t)c * 512 + 64 * q, r[q]);
+            uint8_t *dst = act_tile(L, A, c, tb, 0);
+            for (int q = 0; q < 8; q++) _mm512_store_ps(dst + 64 * q, r[q]);
         }
     }
 }
@@ -328,12 +334,12 @@ void gemm_q_amx_begin(const gemm_q_layout *L) {
 void gemm_q_amx_end(void) { _tile_release(); }
 
 /* C tiles for one group -> f32 accumulators F[blk][row][token] */
-INLINE void readout(const gemm_q_layout *L, const int32_t *cb, const uint8_t *act, int64_t n_in, int64_t g,
+INLINE void readout(const gemm_q_layout *L, const int32_t *cb, const uint8_t *meta, int64_t n_in, int64_t g,
                     const float *dw, const float *dmw, const int32_t *mnp, float *F) {
-    const __m512 dxv = _mm512_load_ps((const float *)(act + act_dx_off(n_in)) + g * GEMM_TB);
+    const __m512 dxv = _mm512_load_ps((const float *)meta + g * GEMM_TB);
     __m512i bs[4];
     if (L->has_min)
-        for (int p = 0; p < 4; p++) bs[p] = _mm512_load_si512((const int32_t *)(act + act_bs_off(L, n_in)) + (g * 4 + p) * GEMM_TB);
+        for (int p = 0; p < 4; p++) bs[p] = _mm512_load_si512((const int32_t *)(meta + meta_bs_off(L, n_in)) + (g * 4 + p) * GEMM_TB);
     for (int r = 0; r < GEMM_RB; r++) {
         __m512i ci = _mm512_load_si512(cb + 16 * r);
         if (L->planes == 2) ci = _mm512_add_epi32(ci, _mm512_slli_epi32(_mm512_load_si512(cb + 256 + 16 * r), 8));
@@ -348,69 +354,68 @@ INLINE void readout(const gemm_q_layout *L, const int32_t *cb, const uint8_t *ac
     }
 }
 
-INLINE void amx_kernel_t(const gemm_q_layout *L, int64_t n_in, const uint8_t *panel, const uint8_t *act, int tv,
-                         float *Y, size_t ldy, int ov, int planes, int nb) {
+/* One weight panel against token blocks [0, n_tb) of act (blocks blk bytes apart): groups outer, so the
+ * panel's tiles of one group (8 KiB) stay in L1 while the activation tiles stream from L2; F holds the f32
+ * accumulators of every token block ([n_tb][row][token], 1 KiB each). */
+INLINE void amx_panel_t(const gemm_q_layout *L, int64_t n_in, const uint8_t *panel, const gemm_q_act *A, int64_t tb0,
+                        int64_t n_tb, int64_t n_tokv, float *Y, size_t ldy, int ov, float *F, int planes) {
     const int64_t ng = n_in / L->group, kc = L->kc, cpg = L->group / L->kc;
-    const size_t  blk = (gemm_q_act_bytes(L, n_in) + 63) & ~(size_t)63;
-    const uint8_t *act1 = act + blk;
     const int8_t *p0 = (const int8_t *)panel, *p1 = p0 + (size_t)GEMM_RB * n_in;
     const float *dw = (const float *)(panel + pan_dw_off(L, n_in)), *dmw = (const float *)(panel + pan_dmw_off(L, n_in));
     const int32_t *mnp = (const int32_t *)(panel + pan_mn_off(L, n_in));
     const size_t tile_b = (size_t)kc * GEMM_TB; /* bytes of one B tile */
     __attribute__((aligned(64))) int32_t cb[4][256];
-    __attribute__((aligned(64))) float F[2][256];
-    memset(F, 0, sizeof F);
+    memset(F, 0, (size_t)n_tb * 256 * sizeof(float));
     for (int64_t g = 0; g < ng; g++) {
-        _tile_zero(0);
-        _tile_zero(1);
-        _tile_zero(2);
-        _tile_zero(3);
-        for (int64_t c = 0; c < cpg; c++) {
-            const int64_t ci = g * cpg + c;
-            _tile_loadd(4, p0 + ci * kc, (long)n_in);
-            _tile_loadd(6, act + ci * tile_b, 64);
-            if (nb == 2) _tile_loadd(7, act1 + ci * tile_b, 64);
-            if (planes == 2) {
-                _tile_loadd(5, p1 + ci * kc, (long)n_in);
-                _tile_dpbusd(0, 4, 6);
-                _tile_dpbssd(1, 5, 6);
-                if (nb == 2) {
-                    _tile_dpbusd(2, 4, 7);
-                    _tile_dpbssd(3, 5, 7);
+        for (int64_t tb = 0; tb < n_tb; tb += 2) {
+            const int nb = tb + 1 < n_tb ? 2 : 1;
+            const uint8_t *act0 = act_tile(L, A, g, tb0 + tb, 0), *act1 = act0 + (size_t)cpg * tile_b;
+            const uint8_t *meta0 = A->meta + (size_t)(tb0 + tb) * A->meta_bytes, *meta1 = meta0 + A->meta_bytes;
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+            for (int64_t c = 0; c < cpg; c++) {
+                const int64_t ci = g * cpg + c;
+                _tile_loadd(4, p0 + ci * kc, (long)n_in);
+                _tile_loadd(6, act0 + c * tile_b, 64);
+                if (nb == 2) _tile_loadd(7, act1 + c * tile_b, 64);
+                if (planes == 2) {
+                    _tile_loadd(5, p1 + ci * kc, (long)n_in);
+                    _tile_dpbusd(0, 4, 6);
+                    _tile_dpbssd(1, 5, 6);
+                    if (nb == 2) {
+                        _tile_dpbusd(2, 4, 7);
+                        _tile_dpbssd(3, 5, 7);
+                    }
+                } else {
+                    _tile_dpbssd(0, 4, 6);
+                    if (nb == 2) _tile_dpbssd(2, 4, 7);
                 }
-            } else {
-                _tile_dpbssd(0, 4, 6);
-                if (nb == 2) _tile_dpbssd(2, 4, 7);
+            }
+            _tile_stored(0, cb[0], 64);
+            if (planes == 2) _tile_stored(1, cb[1], 64);
+            readout(L, cb[0], meta0, n_in, g, dw, dmw, mnp, F + (size_t)tb * 256);
+            if (nb == 2) {
+                _tile_stored(2, cb[2], 64);
+                if (planes == 2) _tile_stored(3, cb[3], 64);
+                readout(L, cb[2], meta1, n_in, g, dw, dmw, mnp, F + (size_t)(tb + 1) * 256);
             }
         }
-        _tile_stored(0, cb[0], 64);
-        if (planes == 2) _tile_stored(1, cb[1], 64);
-        readout(L, cb[0], act, n_in, g, dw, dmw, mnp, F[0]);
-        if (nb == 2) {
-            _tile_stored(2, cb[2], 64);
-            if (planes == 2) _tile_stored(3, cb[3], 64);
-            readout(L, cb[2], act1, n_in, g, dw, dmw, mnp, F[1]);
-        }
     }
-    /* F[blk][row][token] -> Y[token][row] */
+    /* F[block][row][token] -> Y[token][row] */
     const __mmask16 om = (__mmask16)(ov >= 16 ? 0xFFFF : (1u << ov) - 1);
-    for (int b = 0; b < nb; b++) {
+    for (int64_t b = 0; b < n_tb; b++) {
         __m512 r[16];
-        for (int i = 0; i < 16; i++) r[i] = _mm512_load_ps(F[b] + 16 * i);
+        for (int i = 0; i < 16; i++) r[i] = _mm512_load_ps(F + (size_t)b * 256 + 16 * i);
         tr16(r);
-        const int tn = tv - 16 * b < 16 ? tv - 16 * b : 16;
+        const int64_t tn = n_tokv - 16 * b < 16 ? n_tokv - 16 * b : 16;
         for (int t = 0; t < tn; t++) _mm512_mask_storeu_ps(Y + (size_t)(16 * b + t) * ldy, om, r[t]);
     }
 }
 
-void gemm_q_amx_kernel(const gemm_q_layout *L, int64_t n_in, const uint8_t *panel, const uint8_t *act, int tv,
-                       float *Y, size_t ldy, int ov) {
-    const int nb = tv > GEMM_TB ? 2 : 1;
-    if (L->planes == 2) {
-        if (nb == 2) amx_kernel_t(L, n_in, panel, act, tv, Y, ldy, ov, 2, 2);
-        else amx_kernel_t(L, n_in, panel, act, tv, Y, ldy, ov, 2, 1);
-    } else {
-        if (nb == 2) amx_kernel_t(L, n_in, panel, act, tv, Y, ldy, ov, 1, 2);
-        else amx_kernel_t(L, n_in, panel, act, tv, Y, ldy, ov, 1, 1);
-    }
+void gemm_q_amx_panel(const gemm_q_layout *L, int64_t n_in, const uint8_t *panel, const gemm_q_act *A, int64_t tb0,
+                      int64_t n_tb, int64_t n_tokv, float *Y, size_t ldy, int ov, float *F) {
+    if (L->planes == 2) amx_panel_t(L, n_in, panel, A, tb0, n_tb, n_tokv, Y, ldy, ov, F, 2);
+    else amx_panel_t(L, n_in, panel, A, tb0, n_tb, n_tokv, Y, ldy, ov, F, 1);
 }

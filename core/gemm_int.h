@@ -75,30 +75,39 @@ typedef struct gemm_q_layout {
     int        has_min;  /* Q4_K/Q5_K: the dmin * sum mn*bsums term */
 } gemm_q_layout;
 
-/* Activation block of GEMM_TB tokens (zero-padded), for n_in inputs:
- *   tiles   int8 [n_in / kc][kc / 4][GEMM_TB * 4]   AMX B layout: row q = inputs 4q..4q+3 of every token
- *   dx      f32  [n_groups][GEMM_TB]                activation scale per group
- *   bsp     i32  [n_groups][4][GEMM_TB]             has_min: pairs (bs_2p, bs_2p+1) as int16, bs_j = bsums of
- *                                                   sub-block j (32 inputs)
+/* Packed activations, n_tb blocks of GEMM_TB tokens (zero-padded):
+ *   tiles   int8 [n_groups][n_tb][G / kc][kc / 4][GEMM_TB * 4]   AMX B layout: row q = inputs 4q..4q+3 of
+ *                                               every token; the blocks of one group are adjacent, so the
+ *                                               kernel streams them sequentially
+ *   meta    [n_tb] x meta_bytes:  dx  f32 [n_groups][GEMM_TB]      activation scale per group
+ *                                 bsp i32 [n_groups][4][GEMM_TB]   has_min: pairs (bs_2p, bs_2p+1) as int16,
+ *                                                                  bs_j = bsums of sub-block j (32 inputs)
  * Weight panel of GEMM_RB rows (zero-padded), all inputs:
  *   plane   int8 [planes][GEMM_RB][n_in]            plane 0: low bytes (u8) or the whole s8 w'; plane 1: high
  *   dw, dmw f32  [n_groups][GEMM_RB]
  *   mnp     i32  [n_groups][4][GEMM_RB]             has_min: pairs (mn_2p, mn_2p+1) as int16 */
-size_t gemm_q_act_bytes(const gemm_q_layout *L, int64_t n_in);
+typedef struct gemm_q_act {
+    uint8_t *tiles;
+    uint8_t *meta;
+    int64_t  n_tb;
+    size_t   meta_bytes;
+} gemm_q_act;
+size_t gemm_q_meta_bytes(const gemm_q_layout *L, int64_t n_in);
 size_t gemm_q_panel_bytes(const gemm_q_layout *L, int64_t n_in);
 
 int  loom_gemm_amx_init(void); /* 1 if AMX tiles are usable in this process (requests the OS permission) */
 int  gemm_q_layout_for(loom_dtype wt, gemm_q_layout *L); /* 0 if wt has an int8 engine layout */
-/* xq: n_tok activation rows (stride act_bytes) in the vec_dot format; packs tokens [t0, t0 + nv). */
+/* xq: nv (<= GEMM_TB) activation rows (stride act_bytes) in the vec_dot format -> token block tb of A. */
 void gemm_q_pack_act(const gemm_q_layout *L, const uint8_t *xq, size_t act_bytes, int64_t n_in, int nv,
-                     uint8_t *dst);
+                     const gemm_q_act *A, int64_t tb);
 void gemm_q_pack_panel(const gemm_q_layout *L, const uint8_t *W, size_t row_bytes, int64_t n_in, int nv,
                        uint8_t *dst);
 /* Per thread around the kernel calls: loads / releases the tile configuration for layout L. */
 void gemm_q_amx_begin(const gemm_q_layout *L);
 void gemm_q_amx_end(void);
-/* Y[t][o] for t < tv (<= 2 * GEMM_TB; act holds ceil(tv / 16) consecutive blocks), o < ov; Y row stride ldy. */
-void gemm_q_amx_kernel(const gemm_q_layout *L, int64_t n_in, const uint8_t *panel, const uint8_t *act, int tv,
-                       float *Y, size_t ldy, int ov);
+/* One weight panel against token blocks [tb0, tb0 + n_tb) of A (n_tokv valid tokens from block tb0):
+ * Y[t][o] for t < n_tokv, o < ov; Y row stride ldy. F: scratch of n_tb * 1 KiB, 64-byte aligned. */
+void gemm_q_amx_panel(const gemm_q_layout *L, int64_t n_in, const uint8_t *panel, const gemm_q_act *A, int64_t tb0,
+                      int64_t n_tb, int64_t n_tokv, float *Y, size_t ldy, int ov, float *F);
 
 #endif
