@@ -62,8 +62,14 @@ INLINE void pack_w_t(loom_dtype wt, const uint8_t *W, size_t row_bytes, int64_t 
             const int kn = kc - kk < 16 ? kc - kk : 16;
             const __mmask16 m = (__mmask16)(kn == 16 ? 0xFFFF : (1u << kn) - 1);
             __m512 r[16];
-            for (int j = 0; j < 16; j++)
-                r[j] = jg + j < nv ? wload(wt, W + (size_t)(o0 + jg + j) * row_bytes, k0 + kk, m) : _mm512_setzero_ps();
+            const size_t eb = wt == LOOM_F32 ? 4 : 2;
+            for (int j = 0; j < 16; j++) {
+                const uint8_t *row = W + (size_t)(o0 + jg + j) * row_bytes;
+                r[j] = jg + j < nv ? wload(wt, row, k0 + kk, m) : _mm512_setzero_ps();
+                /* the next panel's rows (this thread's next call): the rows are far apart, so the hardware
+                 * prefetcher does not follow them; prefetches past the end of W never fault */
+                _mm_prefetch((const char *)(row + (size_t)NR * row_bytes + (size_t)(k0 + kk) * eb), _MM_HINT_T1);
+            }
             tr16(r);
             for (int k = 0; k < kn; k++) _mm512_store_ps(bp + (size_t)(kk + k) * NR + jg, r[k]);
         }
@@ -79,12 +85,13 @@ static void pack_w(loom_dtype wt, const void *W, size_t row_bytes, int64_t o0, i
 }
 
 static void pack_x(const float *X, int64_t n_in, int64_t t0, int nv, float *ap) {
-    for (int i = 0; i < MR; i++) {
-        const float *x = X + (t0 + i) * n_in;
-        if (i < nv)
-            for (int64_t k = 0; k < n_in; k++) ap[k * MR + i] = x[k];
-        else
-            for (int64_t k = 0; k < n_in; k++) ap[k * MR + i] = 0.0f;
+    for (int64_t k = 0; k < n_in; k += 16) {
+        const int kn = n_in - k < 16 ? (int)(n_in - k) : 16;
+        const __mmask16 m = (__mmask16)(kn == 16 ? 0xFFFF : (1u << kn) - 1);
+        __m512 r[16];
+        for (int i = 0; i < 16; i++) r[i] = i < nv && i < MR ? _mm512_maskz_loadu_ps(m, X + (t0 + i) * n_in + k) : _mm512_setzero_ps();
+        tr16(r);
+        for (int q = 0; q < kn; q++) _mm512_mask_storeu_ps(ap + (k + q) * MR, (__mmask16)((1u << MR) - 1), r[q]);
     }
 }
 
