@@ -165,20 +165,21 @@ Test(gemm, f32_avx2) {
 Test(gemm, declines_and_falls_back) {
     uint64_t s = 5;
     const int64_t n_in = 64, n_out = 20, n_tok = 32;
-    uint8_t *W = rand_rows(LOOM_Q4_1, n_in, n_out, &s);
+    uint8_t *W = rand_rows(LOOM_Q4_1, n_in, n_out, &s), *W8 = rand_rows(LOOM_Q8_0, n_in, n_out, &s);
     float X[32 * 64], Y[32 * 20];
     for (int i = 0; i < n_tok * n_in; i++) X[i] = loom_test_rand_normal(&s);
     cr_assert_eq(loom_gemm(NULL, Y, W, LOOM_Q4_1, n_in, n_out, X, n_tok), 1);
     cr_assert_eq(loom_gemm(NULL, Y, W, LOOM_F32, n_in, n_out, X, 2), 1); /* below the threshold */
     loom_isa_force(LOOM_ISA_SCALAR);
     cr_assert_eq(loom_gemm(NULL, Y, W, LOOM_F32, 16, n_out, X, n_tok), 1);
-    cr_assert_eq(loom_gemm(NULL, Y, W, LOOM_Q8_0, n_in, n_out, X, n_tok), 1);
+    cr_assert_eq(loom_gemm(NULL, Y, W8, LOOM_Q8_0, n_in, n_out, X, n_tok), 1);
     loom_isa_force(loom_isa_best());
     loom_gemm_amx_enable(0);
-    cr_assert_eq(loom_gemm(NULL, Y, W, LOOM_Q8_0, n_in, n_out, X, n_tok), 1);
-    cr_assert_eq(loom_matmul(NULL, Y, W, LOOM_Q8_0, n_in, n_out, X, n_tok), 0);
+    cr_assert_eq(loom_gemm(NULL, Y, W8, LOOM_Q8_0, n_in, n_out, X, n_tok), 1);
+    cr_assert_eq(loom_matmul(NULL, Y, W8, LOOM_Q8_0, n_in, n_out, X, n_tok), 0);
     loom_gemm_amx_enable(1);
     loom_free(W);
+    loom_free(W8);
 }
 
 /* The scratch is kept for reuse and released on request; a failed allocation is reported, not crashed on. */
