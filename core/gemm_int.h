@@ -17,7 +17,7 @@
  * int8 engine (Q8_0/Q4_0/Q5_0 and Q4_K/Q5_K/Q6_K weights, quantized activations), AMX where the CPU and OS
  * allow it. The scalar reference (dot_ref.c) defines the result per scale group G (G = 32 for Q8_0
  * activations, 256 for Q8_K):  y += (dw*dx) * sum_k w'_k a_k  [- (dmw*dx) * sum_j mn_j bs_j],  where w' is the
- * integer weight with its sub-block scale folded in (Q4_K: q*sc in [0, 1953] for Q5_K; Q6_K: sc*(q-32) in
+ * integer weight with its sub-block scale folded in (Q4_K/Q5_K: q*sc in [0, 1953]; Q6_K: sc*(q-32) in
  * [-4096, 4064]; Q8_0-like: q in [-128, 127]). A w' that does not fit int8 is split into a low byte (u8) and a
  * high byte (s8): sum w'a = sum lo*a + 256 * sum hi*a, both exact in int32. Per group the int32 tile is read
  * out once, converted, and scaled into f32 accumulators. The result equals the reference up to f32 rounding
