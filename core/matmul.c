@@ -19,6 +19,7 @@
 #include <pthread.h>
 
 #include "core/alloc.h"
+#include "core/gemm_int.h"
 #include "core/matmul_int.h"
 
 #define ROW_ALIGN 16
@@ -243,6 +244,8 @@ int loom_matmul(loom_pool *pool, float *Y, const void *W, loom_dtype wt, int64_t
     if (check_args(wt, n_in, n_out, &row_bytes, &act_bytes) || n_tok < 0) return -1;
     if (n_tok == 0 || n_out == 0) return 0;
     if (n_tok == 1) return loom_matvec(pool, Y, W, wt, n_in, n_out, X);
+    const int g = loom_gemm(pool, Y, W, wt, n_in, n_out, X, n_tok); /* tiled GEMM where it pays */
+    if (g <= 0) return g;
     const loom_kernels *k = loom_kernels_get(loom_isa_active());
     mm_job j = {.k = k, .wt = wt, .W = W, .row_bytes = row_bytes, .n_in = n_in, .n_out = n_out, .n_tok = n_tok,
                 .xq = (const uint8_t *)X, .act_bytes = act_bytes, .X = X, .Y = Y};

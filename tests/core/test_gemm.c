@@ -1,0 +1,202 @@
+/* tests/core/test_gemm.c — the tiled GEMM engines behind loom_matmul (core/gemm*.c).
+ *
+ * Oracle: the scalar reference kernels (loom_vec_dot_isa(LOOM_ISA_SCALAR, ...), themselves checked against
+ * f64 decodes in test_matmul.c) on the same quantized activations, per row and token. Tolerance: 1e-5 * S
+ * with S = sum_i |w_i * x_i| (what float rounding scales with). Shapes are awkward on purpose: n_out not a
+ * multiple of any tile, n_tok = 1, 3, 17, 64, 577, n_in from one block to several cache blocks with a tail.
+ * Threaded results must equal single-threaded ones bit for bit.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/gemm_int.h"
+#include "core/matmul.h"
+#include "core/matmul_int.h"
+#include "core/quant.h"
+#include "core/threadpool.h"
+#include "tests/testutil.h"
+
+static float rand_unit(uint64_t *s) { return (float)(loom_test_rand_u64(s) >> 40) / (float)(1 << 24); }
+
+static uint16_t rand_scale(uint64_t *s) {
+    float v = (0.5f + rand_unit(s)) * ldexpf(1.0f, -(int)(3 + loom_test_rand_u64(s) % 7));
+    return mm_f32_to_f16(loom_test_rand_u64(s) & 1 ? -v : v);
+}
+
+/* n_rows random valid rows of type t: random bytes (every quant bit pattern) with sane f16 scales */
+static void *rand_rows(loom_dtype t, int64_t n, int64_t n_rows, uint64_t *s) {
+    size_t rb = loom_row_size(t, n);
+    uint8_t *w = loom_malloc(rb * (size_t)n_rows);
+    cr_assert_not_null(w);
+    for (size_t i = 0; i < rb * (size_t)n_rows; i++) w[i] = (uint8_t)loom_test_rand_u64(s);
+    if (t == LOOM_F32 || t == LOOM_F16 || t == LOOM_BF16) {
+        for (int64_t i = 0; i < n * n_rows; i++) {
+            float f = loom_test_rand_normal(s);
+            if (t == LOOM_F32) ((float *)w)[i] = f;
+            else if (t == LOOM_F16) ((uint16_t *)w)[i] = mm_f32_to_f16(f);
+            else ((uint16_t *)w)[i] = loom_f32_to_bf16(f);
+        }
+        return w;
+    }
+    int64_t nblk = n_rows * (n / loom_type_info_get(t)->block_size);
+    for (int64_t b = 0; b < nblk; b++) {
+        switch (t) {
+        case LOOM_Q8_0: ((block_q8_0 *)w)[b].d = rand_scale(s); break;
+        case LOOM_Q4_0: ((block_q4_0 *)w)[b].d = rand_scale(s); break;
+        case LOOM_Q5_0: ((block_q5_0 *)w)[b].d = rand_scale(s); break;
+        case LOOM_Q4_1: ((block_q4_1 *)w)[b].d = rand_scale(s); ((block_q4_1 *)w)[b].m = rand_scale(s); break;
+        case LOOM_Q4_K: ((block_q4_k *)w)[b].d = rand_scale(s); ((block_q4_k *)w)[b].dmin = rand_scale(s); break;
+        case LOOM_Q5_K: ((block_q5_k *)w)[b].d = rand_scale(s); ((block_q5_k *)w)[b].dmin = rand_scale(s); break;
+        case LOOM_Q6_K: ((block_q6_k *)w)[b].d = rand_scale(s); break;
+        default: cr_assert_fail("type");
+        }
+    }
+    return w;
+}
+
+typedef struct shape {
+    int64_t n_in, n_out, n_tok;
+} shape;
+
+/* Y from loom_matmul (engine forced on from 1 token) vs the scalar reference, and threaded vs single. */
+static void check_type(loom_dtype t, const shape *shapes, int n_shapes, int expect_engine) {
+    loom_pool *pool2 = NULL, *pool3 = NULL;
+    cr_assert_eq(loom_pool_new(&pool2, 2, NULL), LOOM_OK);
+    cr_assert_eq(loom_pool_new(&pool3, 3, NULL), LOOM_OK);
+    loom_gemm_set_min_tokens(1);
+    for (int si = 0; si < n_shapes; si++) {
+        const int64_t n_in = shapes[si].n_in, n_out = shapes[si].n_out, n_tok = shapes[si].n_tok;
+        uint64_t s = 777 + (uint64_t)si * 31 + (uint64_t)t;
+        uint8_t *W = rand_rows(t, n_in, n_out, &s);
+        const size_t rb = loom_row_size(t, n_in), ab = loom_act_row_size(t, n_in);
+        float *X = loom_malloc((size_t)(n_tok * n_in) * sizeof(float));
+        for (int64_t i = 0; i < n_tok * n_in; i++) X[i] = loom_test_rand_normal(&s);
+        const size_t ybytes = (size_t)(n_tok * n_out) * sizeof(float);
+        float *Y1 = loom_malloc(ybytes), *Y2 = loom_malloc(ybytes), *Y3 = loom_malloc(ybytes);
+        float *wd = loom_malloc((size_t)(n_out * n_in) * sizeof(float));
+        uint8_t *xq = loom_malloc(ab);
+        for (int64_t o = 0; o < n_out; o++) cr_assert_eq(loom_dequantize_row(t, W + o * rb, wd + o * n_in, n_in), 0);
+        if (expect_engine) {
+            cr_assert_eq(loom_gemm(NULL, Y1, W, t, n_in, n_out, X, n_tok), 0, "%s: engine not taken",
+                         loom_type_name(t));
+        }
+        cr_assert_eq(loom_matmul(NULL, Y1, W, t, n_in, n_out, X, n_tok), 0);
+        cr_assert_eq(loom_matmul(pool2, Y2, W, t, n_in, n_out, X, n_tok), 0);
+        cr_assert_eq(loom_matmul(pool3, Y3, W, t, n_in, n_out, X, n_tok), 0);
+        cr_assert_eq(memcmp(Y1, Y2, ybytes), 0, "%s %ldx%ldx%ld: 2 threads differ", loom_type_name(t), (long)n_in,
+                     (long)n_out, (long)n_tok);
+        cr_assert_eq(memcmp(Y1, Y3, ybytes), 0, "%s: 3 threads differ", loom_type_name(t));
+        double worst = 0;
+        for (int64_t tok = 0; tok < n_tok; tok++) {
+            const float *x = X + tok * n_in;
+            loom_act_quantize(t, x, xq, n_in);
+            for (int64_t o = 0; o < n_out; o++) {
+                const float ref = loom_vec_dot_isa(LOOM_ISA_SCALAR, t, n_in, W + o * rb, xq);
+                double S = 0;
+                for (int64_t i = 0; i < n_in; i++) S += fabs((double)wd[o * n_in + i] * x[i]);
+                const double err = fabs((double)Y1[tok * n_out + o] - ref);
+                if (err / (S + 1e-30) > worst) worst = err / (S + 1e-30);
+                cr_assert(err <= 1e-5 * S + 1e-30, "%s %ldx%ldx%ld tok %ld row %ld: %.9g vs ref %.9g (S %.3g)",
+                          loom_type_name(t), (long)n_in, (long)n_out, (long)n_tok, (long)tok, (long)o,
+                          Y1[tok * n_out + o], ref, S);
+            }
+        }
+        cr_log_info("%s %ldx%ldx%ld: worst |err|/S = %.3g", loom_type_name(t), (long)n_in, (long)n_out, (long)n_tok,
+                    worst);
+        loom_free(W);
+        loom_free(X);
+        loom_free(Y1);
+        loom_free(Y2);
+        loom_free(Y3);
+        loom_free(wd);
+        loom_free(xq);
+    }
+    loom_gemm_set_min_tokens(0);
+    loom_pool_free(pool2);
+    loom_pool_free(pool3);
+}
+
+static int have_amx(void) { return loom_gemm_amx_enable(1); }
+
+static const shape k_shapes_256[] = {
+    {256, 37, 1}, {256, 17, 577}, {768, 45, 17}, {2304, 33, 64}, {512, 100, 3}, {1024, 16, 40},
+};
+static const shape k_shapes_32[] = {
+    {32, 37, 1}, {96, 17, 577}, {288, 45, 17}, {1056, 33, 64}, {64, 100, 3}, {512, 16, 33},
+};
+static const shape k_shapes_f[] = {
+    {16, 37, 1}, {75, 17, 577}, {300, 45, 17}, {600, 33, 64}, {520, 100, 3}, {256, 32, 25}, {1, 5, 13},
+};
+#define N_SH(a) (int)(sizeof(a) / sizeof(a[0]))
+
+#define QTEST(name, T, SH)                                                                                     \
+    Test(gemm, int8_##name) {                                                                                  \
+        if (!have_amx()) cr_skip_test("no AMX int8 here: the int8 engine is not used");                         \
+        check_type(T, SH, N_SH(SH), 1);                                                                        \
+    }
+QTEST(q4_k, LOOM_Q4_K, k_shapes_256)
+QTEST(q5_k, LOOM_Q5_K, k_shapes_256)
+QTEST(q6_k, LOOM_Q6_K, k_shapes_256)
+QTEST(q8_0, LOOM_Q8_0, k_shapes_32)
+QTEST(q4_0, LOOM_Q4_0, k_shapes_32)
+QTEST(q5_0, LOOM_Q5_0, k_shapes_32)
+
+static void check_float(loom_isa isa) {
+    loom_isa_force(isa);
+    check_type(LOOM_F32, k_shapes_f, N_SH(k_shapes_f), 1);
+    check_type(LOOM_F16, k_shapes_f, N_SH(k_shapes_f), 1);
+    check_type(LOOM_BF16, k_shapes_f, N_SH(k_shapes_f), 1);
+    loom_isa_force(loom_isa_best());
+}
+
+Test(gemm, f32_avx512) {
+    if (loom_isa_best() < LOOM_ISA_AVX512) cr_skip_test("no AVX-512");
+    check_float(LOOM_ISA_AVX512);
+}
+
+Test(gemm, f32_avx2) {
+    if (loom_isa_best() < LOOM_ISA_AVX2) cr_skip_test("no AVX2");
+    check_float(LOOM_ISA_AVX2);
+}
+
+/* Types and ISAs without an engine report "not mine" and loom_matmul still answers through dot4. */
+Test(gemm, declines_and_falls_back) {
+    uint64_t s = 5;
+    const int64_t n_in = 64, n_out = 20, n_tok = 32;
+    uint8_t *W = rand_rows(LOOM_Q4_1, n_in, n_out, &s), *W8 = rand_rows(LOOM_Q8_0, n_in, n_out, &s);
+    float X[32 * 64], Y[32 * 20];
+    for (int i = 0; i < n_tok * n_in; i++) X[i] = loom_test_rand_normal(&s);
+    cr_assert_eq(loom_gemm(NULL, Y, W, LOOM_Q4_1, n_in, n_out, X, n_tok), 1);
+    cr_assert_eq(loom_gemm(NULL, Y, W, LOOM_F32, n_in, n_out, X, 2), 1); /* below the threshold */
+    loom_isa_force(LOOM_ISA_SCALAR);
+    cr_assert_eq(loom_gemm(NULL, Y, W, LOOM_F32, 16, n_out, X, n_tok), 1);
+    cr_assert_eq(loom_gemm(NULL, Y, W8, LOOM_Q8_0, n_in, n_out, X, n_tok), 1);
+    loom_isa_force(loom_isa_best());
+    loom_gemm_amx_enable(0);
+    cr_assert_eq(loom_gemm(NULL, Y, W8, LOOM_Q8_0, n_in, n_out, X, n_tok), 1);
+    cr_assert_eq(loom_matmul(NULL, Y, W8, LOOM_Q8_0, n_in, n_out, X, n_tok), 0);
+    loom_gemm_amx_enable(1);
+    loom_free(W);
+    loom_free(W8);
+}
+
+/* The scratch is kept for reuse and released on request; a failed allocation is reported, not crashed on. */
+Test(gemm, scratch_and_allocation_failure) {
+    if (loom_isa_best() < LOOM_ISA_AVX2) cr_skip_test("no AVX2");
+    uint64_t s = 9;
+    const int64_t n_in = 64, n_out = 20, n_tok = 32;
+    uint8_t *W = rand_rows(LOOM_F16, n_in, n_out, &s);
+    float X[32 * 64], Y[32 * 20];
+    for (int i = 0; i < n_tok * n_in; i++) X[i] = loom_test_rand_normal(&s);
+    int64_t base = loom_alloc_live_bytes();
+    loom_alloc_fail_after(0);
+    cr_assert_eq(loom_gemm(NULL, Y, W, LOOM_F16, n_in, n_out, X, n_tok), -1);
+    loom_alloc_fail_after(-1);
+    cr_assert_eq(loom_gemm(NULL, Y, W, LOOM_F16, n_in, n_out, X, n_tok), 0);
+    cr_assert_gt(loom_alloc_live_bytes(), base);
+    loom_gemm_scratch_release();
+    cr_assert_eq(loom_alloc_live_bytes(), base);
+    loom_free(W);
+}
