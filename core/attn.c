@@ -5,6 +5,7 @@
  * m' = max(m, s), o = o e^(m-m') + e^(s-m') v, l = l e^(m-m') + e^(s-m'), and finally o / l.
  */
 #include "core/attn.h"
+#include "core/matmul.h"
 
 #include <math.h>
 #include <string.h>
@@ -41,11 +42,7 @@ void loom_attn_run_ref(const loom_attn_task *t) {
 }
 
 void loom_attn_run(const loom_attn_task *t) {
-    static int have_avx512 = -1;
-    if (have_avx512 < 0) {
-        __builtin_cpu_init();
-        have_avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
-    }
-    if (have_avx512 && t->d_head % 16 == 0 && t->d_head <= 256) loom_attn_run_avx512(t);
+    /* the same dispatch as the matmul kernels, so LOOM_ISA=avx2|scalar caps attention too */
+    if (loom_isa_active() >= LOOM_ISA_AVX512 && t->d_head % 16 == 0 && t->d_head <= 256) loom_attn_run_avx512(t);
     else loom_attn_run_ref(t);
 }

@@ -93,6 +93,11 @@ int loom_gemm_amx_enable(int on) {
     return g_amx_ok && on;
 }
 
+int loom_gemm_amx_active(void) {
+    pthread_once(&g_once, tables_init);
+    return g_amx_ok && atomic_load(&g_amx_on) && loom_isa_active() >= LOOM_ISA_AVX512;
+}
+
 /* Contiguous share [*b, *e) of n units for thread ith. */
 static void split(int64_t n, int ith, int nth, int64_t *b, int64_t *e) {
     *b = n * ith / nth;

@@ -426,3 +426,31 @@ void gemm_q_amx_panel(const gemm_q_layout *L, int64_t n_in, const uint8_t *panel
     if (L->planes == 2) amx_panel_t(L, n_in, panel, A, tb0, n_tb, n_tokv, Y, ldy, ov, F, 2);
     else amx_panel_t(L, n_in, panel, A, tb0, n_tb, n_tokv, Y, ldy, ov, F, 1);
 }
+
+/* ==== AMX peak probe (for core/roofline) ====
+ * Four independent int8 tile products per step (two A tiles x two B tiles), as the GEMM's inner loop does;
+ * each is 16 x 16 x 64 multiply-adds. Returns the operations done (a multiply-add counts 2). */
+double loom_gemm_amx_peak_loop(long iters) {
+    static _Alignas(64) int8_t zeros[16 * 64];
+    tilecfg c;
+    memset(&c, 0, sizeof c);
+    c.palette = 1;
+    for (int i = 0; i < 8; i++) c.colsb[i] = 64, c.rows[i] = 16;
+    __asm__ volatile("ldtilecfg %0" : : "m"(c));
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    _tile_loadd(4, zeros, 64);
+    _tile_loadd(5, zeros, 64);
+    _tile_loadd(6, zeros, 64);
+    _tile_loadd(7, zeros, 64);
+    for (long i = 0; i < iters; i++) {
+        _tile_dpbssd(0, 4, 6);
+        _tile_dpbssd(1, 5, 6);
+        _tile_dpbssd(2, 4, 7);
+        _tile_dpbssd(3, 5, 7);
+    }
+    _tile_release();
+    return (double)iters * 4 * 16 * 16 * 64 * 2;
+}

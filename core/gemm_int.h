@@ -96,6 +96,10 @@ size_t gemm_q_meta_bytes(const gemm_q_layout *L, int64_t n_in);
 size_t gemm_q_panel_bytes(const gemm_q_layout *L, int64_t n_in);
 
 int  loom_gemm_amx_init(void); /* 1 if AMX tiles are usable in this process (requests the OS permission) */
+/* 1 when loom_gemm would use AMX now (CPU + OS support, not switched off, ISA not capped below AVX-512). */
+int  loom_gemm_amx_active(void);
+/* Register-only AMX loop for the roofline probe; returns operations done. Call only when amx_active. */
+double loom_gemm_amx_peak_loop(long iters);
 int  gemm_q_layout_for(loom_dtype wt, gemm_q_layout *L); /* 0 if wt has an int8 engine layout */
 /* xq: nv (<= GEMM_TB) activation rows (stride act_bytes) in the vec_dot format -> token block tb of A. */
 void gemm_q_pack_act(const gemm_q_layout *L, const uint8_t *xq, size_t act_bytes, int64_t n_in, int nv,

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/gemm_int.h"
+#include "core/matmul.h"
 #include "core/log.h"
 
 typedef struct bw_job {
@@ -86,23 +88,33 @@ typedef struct peak_job {
 static void peak_worker(void *arg, int ith, int nth) {
     peak_job *j = arg;
     (void)nth;
-    if (j->kind == LOOM_PEAK_F32_FMA)
+    if (j->kind == LOOM_PEAK_INT8_AMX)
+        j->ops[ith] = loom_gemm_amx_peak_loop(j->iters / 8);
+    else if (j->kind == LOOM_PEAK_F32_FMA)
         j->ops[ith] = j->avx512 ? loom_roofline_fma_avx512(j->iters) : loom_roofline_fma_avx2(j->iters);
     else
         j->ops[ith] = j->avx512 ? loom_roofline_int8_avx512(j->iters) : loom_roofline_int8_avx2(j->iters);
 }
 
 double loom_roofline_peak(loom_pool *pool, loom_peak_kind kind, const char **isa_name) {
-    __builtin_cpu_init();
     peak_job j = {0};
     j.kind = kind;
-    if (kind == LOOM_PEAK_F32_FMA) j.avx512 = __builtin_cpu_supports("avx512f");
-    else j.avx512 = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
-    if (!j.avx512 && !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))) {
+    if (kind == LOOM_PEAK_INT8_AMX) {
+        if (!loom_gemm_amx_active()) {
+            if (isa_name) *isa_name = "none";
+            return 0;
+        }
+        j.avx512 = 1;
+    } else {
+        /* the ISA the kernels dispatch to (LOOM_ISA caps it), so the peak is that of the instructions used */
+        j.avx512 = loom_isa_active() >= LOOM_ISA_AVX512;
+    }
+    if (!j.avx512 && loom_isa_active() < LOOM_ISA_AVX2) {
         if (isa_name) *isa_name = "none";
         return 0;
     }
-    if (isa_name)
+    if (isa_name && kind == LOOM_PEAK_INT8_AMX) *isa_name = "AMX int8";
+    else if (isa_name)
         *isa_name = kind == LOOM_PEAK_F32_FMA ? (j.avx512 ? "AVX-512 FMA" : "AVX2 FMA")
                                               : (j.avx512 ? "AVX-512 VNNI" : "AVX2 maddubs");
     int nth = loom_pool_size(pool);

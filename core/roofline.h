@@ -17,6 +17,7 @@ double loom_roofline_read_bw(loom_pool *pool, size_t bytes, int reps);
 typedef enum loom_peak_kind {
     LOOM_PEAK_F32_FMA = 0,  /* f32 multiply-adds, widest FMA the CPU has (AVX-512 or AVX2) */
     LOOM_PEAK_INT8_DOT = 1, /* int8 multiply-adds: AVX-512 VNNI vpdpbusd, else AVX2 maddubs+madd */
+    LOOM_PEAK_INT8_AMX = 2, /* int8 tile products (AMX tdpbssd); 0 when the quantized GEMM does not use AMX here */
 } loom_peak_kind;
 
 /* Peak operations per second (a multiply-add counts as 2 operations) over all pool threads, from a register-
