@@ -26,6 +26,17 @@ INLINE void prefetch_lines(const void *p, int bytes) {
     for (int o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + PF_DIST + o, _MM_HINT_T0);
 }
 
+/* The matvec row-range kernels (rows_*) prefetch the first PF_DIST bytes of their range up front: the
+ * per-block prefetches only start covering lines PF_DIST bytes in, and a thread's range of a small matrix
+ * (the k/v projections: ~300 KB per thread) would otherwise start with a burst of demand misses. The
+ * per-block prefetches themselves stay as they are: an exact one-prefetch-per-line stream measured no faster
+ * (its loop branches mispredict: 144- and 210-byte blocks are not whole cache lines). */
+INLINE void prefetch_head(const void *begin, const void *end) {
+    const char *p = (const char *)((uintptr_t)begin & ~(uintptr_t)63), *e = (const char *)begin + PF_DIST;
+    if (e > (const char *)end) e = end;
+    for (; p < e; p += 64) _mm_prefetch(p, _MM_HINT_T0);
+}
+
 INLINE float hsum256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -196,6 +207,21 @@ BLK32_FNS(q5_1, B_Q5_1)
 
 /* ==== Q4_K / Q5_K x Q8_K ==== */
 
+/* The twelve packed 6-bit scale bytes -> bytes 0..7 the eight scales, 8..15 the eight mins (the vector form of
+ * loom_get_scale_min_k4: for j < 4, sc = s[j] & 63, mn = s[j+4] & 63; for j >= 4, the low four bits come from
+ * s[j+4] (low / high nibble) and the top two from bits 6-7 of s[j-4] / s[j]). Reads 16 bytes: the four after
+ * the scales are the block's next field. */
+INLINE __m128i k4_scales(const uint8_t *scales) {
+    const __m128i s = _mm_loadu_si128((const __m128i *)scales);
+    const __m128i a = _mm_shuffle_epi8(s, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+    const __m128i b = _mm_shuffle_epi8(s, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
+    const __m128i lo = _mm_and_si128(a, _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0));
+    const __m128i hi =
+        _mm_and_si128(_mm_srli_epi16(a, 4), _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15));
+    const __m128i top = _mm_and_si128(_mm_srli_epi16(b, 2), _mm_set1_epi8(0x30));
+    return _mm_ternarylogic_epi32(lo, hi, top, 0xFE); /* lo | hi | top */
+}
+
 INLINE void q45k_dot(int five, int nt, int64_t n, const void *w, const void *xq, size_t stride, float *out) {
     const int64_t nb = n / QK_K;
     const size_t  bsz = five ? sizeof(block_q5_k) : sizeof(block_q4_k);
@@ -218,13 +244,12 @@ INLINE void q45k_dot(int five, int nt, int64_t n, const void *w, const void *xq,
         /* both structs start with d, dmin, scales[12]; then (Q5_K) qh[32]; then qs[128] */
         const block_q4_k *x4 = (const block_q4_k *)blk;
         const uint8_t *qs = five ? ((const block_q5_k *)blk)->qs : x4->qs;
-        const float dw = _cvtsh_ss(x4->d), dmw = _cvtsh_ss(x4->dmin);
-        uint32_t aux[4];
-        mm_unpack_k4_scales(x4->scales, aux);
-        /* built from registers: a 16-byte reload of aux[] right after the scalar stores would miss store
-         * forwarding and stall every super-block */
-        const __m512i sc16 = _mm512_cvtepu8_epi16(_mm256_castsi128_si256(
-            _mm_set_epi32((int)aux[3], (int)aux[2], (int)aux[1], (int)aux[0]))); /* words 0..7 sc, 8..15 mn */
+        int dbits;
+        memcpy(&dbits, x4, 4);
+        const __m128 dd = _mm_cvtph_ps(_mm_cvtsi32_si128(dbits)); /* d, dmin */
+        const float dw = _mm_cvtss_f32(dd), dmw = _mm_cvtss_f32(_mm_movehdup_ps(dd));
+        /* words 0..7 the scales, 8..15 the mins */
+        const __m512i sc16 = _mm512_cvtepu8_epi16(_mm256_castsi128_si256(k4_scales(x4->scales)));
         const __m256i mn16 = _mm512_castsi512_si256(_mm512_permutexvar_epi16(mn_idx, sc16)); /* (mn_j, mn_j) */
         __m512i qhz = zero;
         if (five) qhz = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)((const block_q5_k *)blk)->qh));
@@ -356,6 +381,30 @@ static void quant_q8_k(const float *x, void *xq, int64_t n) {
     }
 }
 
+/* ==== matvec row ranges ==== */
+
+/* y[r] = dot(row r) for n_rows consecutive rows: the same inlined kernel as dot_* (bit-identical results),
+ * with the loop-invariant constants hoisted out of the row loop and the head of the range prefetched. */
+#define ROWS_FN(name, call)                                                                                    \
+    static void rows_##name(int64_t n, const void *w, size_t rb, int64_t nr, const void *x, float *y) {        \
+        prefetch_head(w, (const char *)w + rb * (size_t)nr);                                                   \
+        for (int64_t r = 0; r < nr; r++) {                                                                     \
+            const void *wr = (const char *)w + rb * (size_t)r;                                                 \
+            call;                                                                                              \
+        }                                                                                                      \
+    }
+ROWS_FN(f32, fdot(FW_F32, 1, n, wr, x, 0, y + r))
+ROWS_FN(f16, fdot(FW_F16, 1, n, wr, x, 0, y + r))
+ROWS_FN(bf16, fdot(FW_BF16, 1, n, wr, x, 0, y + r))
+ROWS_FN(q8_0, blk32_dot(B_Q8_0, 1, n, wr, x, 0, y + r))
+ROWS_FN(q4_0, blk32_dot(B_Q4_0, 1, n, wr, x, 0, y + r))
+ROWS_FN(q5_0, blk32_dot(B_Q5_0, 1, n, wr, x, 0, y + r))
+ROWS_FN(q4_1, blk32_dot(B_Q4_1, 1, n, wr, x, 0, y + r))
+ROWS_FN(q5_1, blk32_dot(B_Q5_1, 1, n, wr, x, 0, y + r))
+ROWS_FN(q4_k, q45k_dot(0, 1, n, wr, x, 0, y + r))
+ROWS_FN(q5_k, q45k_dot(1, 1, n, wr, x, 0, y + r))
+ROWS_FN(q6_k, q6k_dot(1, n, wr, x, 0, y + r))
+
 void loom_kernels_fill_avx512(loom_kernels *k) {
     memset(k, 0, sizeof *k);
     k->dot[LOOM_F32] = dot_f32;
@@ -364,9 +413,13 @@ void loom_kernels_fill_avx512(loom_kernels *k) {
     k->dot4[LOOM_F32] = dot4_f32;
     k->dot4[LOOM_F16] = dot4_f16;
     k->dot4[LOOM_BF16] = dot4_bf16;
+    k->rows[LOOM_F32] = rows_f32;
+    k->rows[LOOM_F16] = rows_f16;
+    k->rows[LOOM_BF16] = rows_bf16;
 #define SET(T, name)                                                                                           \
     k->dot[T] = dot_##name;                                                                                    \
-    k->dot4[T] = dot4_##name
+    k->dot4[T] = dot4_##name;                                                                                  \
+    k->rows[T] = rows_##name
     SET(LOOM_Q8_0, q8_0);
     SET(LOOM_Q4_0, q4_0);
     SET(LOOM_Q5_0, q5_0);
