@@ -172,37 +172,12 @@ static void thread_rows(int64_t n, int ith, int nth, int64_t *b, int64_t *e) {
     if (*e > n) *e = n;
 }
 
-static void matvec_worker(void *ctx, int ith, int nth) {
-    const mm_job *j = ctx;
-    int64_t b, e;
-    thread_rows(j->n_out, ith, nth, &b, &e);
-    const loom_dot_fn dot = j->k->dot[j->wt];
-    for (int64_t o = b; o < e; o++) j->Y[o] = dot(j->n_in, j->W + (size_t)o * j->row_bytes, j->xq);
-}
-
 static int check_args(loom_dtype wt, int64_t n_in, int64_t n_out, size_t *row_bytes, size_t *act_bytes) {
     if ((unsigned)wt >= LOOM_DTYPE_COUNT || !loom_kernels_get(LOOM_ISA_SCALAR)->dot[wt]) return -1;
     if (n_in <= 0 || n_out < 0) return -1;
     *row_bytes = loom_row_size(wt, n_in);
     *act_bytes = loom_act_row_size(wt, n_in);
     return *row_bytes && *act_bytes ? 0 : -1;
-}
-
-int loom_matvec(loom_pool *pool, float *y, const void *W, loom_dtype wt, int64_t n_in, int64_t n_out, const float *x) {
-    size_t row_bytes, act_bytes;
-    if (check_args(wt, n_in, n_out, &row_bytes, &act_bytes)) return -1;
-    const loom_kernels *k = loom_kernels_get(loom_isa_active());
-    const void *xq = x; /* float weights read the f32 activations in place */
-    if (loom_vec_dot_type(wt) != LOOM_F32) {
-        void *buf = scratch_get(act_bytes);
-        if (!buf) return -1;
-        act_quantize_isa(k, wt, x, buf, n_in);
-        xq = buf;
-    }
-    mm_job j = {.k = k, .wt = wt, .W = W, .row_bytes = row_bytes, .n_in = n_in, .n_out = n_out, .n_tok = 1,
-                .xq = xq, .act_bytes = act_bytes, .Y = y};
-    loom_pool_run(n_out >= 2 * ROW_ALIGN ? pool : NULL, matvec_worker, &j);
-    return 0;
 }
 
 static void quant_worker(void *ctx, int ith, int nth) {
@@ -261,11 +236,120 @@ int loom_matmul(loom_pool *pool, float *Y, const void *W, loom_dtype wt, int64_t
     return 0;
 }
 
-/* Reference behaviour of the batched entry point: one product after another. Decode fuses them (see
- * matmul.h); this keeps every caller correct while that lands. */
+/* ==== single-token products (decode) ====
+ *
+ * A decode step is ~200 matrix-vector products of 0.5 to 340 MB, each read once from DRAM, so the goal is
+ * the memory bandwidth: every thread streams one contiguous byte range (the kernels' rows_* prefetch it as
+ * one stream), the ranges are balanced by bytes (not rows: loom_matmul_multi mixes weight types), and the
+ * products that share an input go out in one pool dispatch. Ranges are whole ROW_ALIGN chunks of each
+ * product's rows, and each row is computed by the same kernel whatever the thread count, so the results
+ * equal loom_vec_dot's bit for bit. */
+
+#define MV_MAX_PARTS 16 /* products per dispatch; loom_matmul_multi sends larger batches in groups */
+
+typedef struct mv_part {
+    loom_rows_fn   rows; /* NULL: dot per row */
+    loom_dot_fn    dot;
+    const uint8_t *W;
+    size_t         row_bytes, off; /* off: bytes of the parts before this one */
+    int64_t        n_out;
+    float         *y;
+    const void    *xq;
+} mv_part;
+
+typedef struct mv_plan {
+    int     n_parts;
+    int64_t n_in;
+    size_t  total; /* bytes of all parts */
+    mv_part part[MV_MAX_PARTS];
+} mv_plan;
+
+/* First row of part p that thread ith owns: the byte position total*ith/nth rounded to a whole ROW_ALIGN
+ * chunk of p's rows. Monotonic in ith, 0 for ith = 0 and n_out for ith = nth, so the threads' ranges tile
+ * every part exactly. */
+static int64_t mv_split(const mv_part *p, size_t total, int ith, int nth) {
+    if (ith <= 0) return 0;
+    if (ith >= nth) return p->n_out;
+    const size_t pos = total / (size_t)nth * (size_t)ith + total % (size_t)nth * (size_t)ith / (size_t)nth;
+    if (pos <= p->off) return 0;
+    const size_t chunk = p->row_bytes * ROW_ALIGN;
+    const size_t r = (pos - p->off + chunk / 2) / chunk * ROW_ALIGN;
+    return r < (size_t)p->n_out ? (int64_t)r : p->n_out;
+}
+
+static void mv_worker(void *ctx, int ith, int nth) {
+    const mv_plan *pl = ctx;
+    for (int i = 0; i < pl->n_parts; i++) {
+        const mv_part *p = &pl->part[i];
+        const int64_t b = mv_split(p, pl->total, ith, nth), e = mv_split(p, pl->total, ith + 1, nth);
+        if (b >= e) continue;
+        const uint8_t *W = p->W + (size_t)b * p->row_bytes;
+        if (p->rows) {
+            p->rows(pl->n_in, W, p->row_bytes, e - b, p->xq, p->y + b);
+        } else {
+            for (int64_t o = 0; o < e - b; o++) p->y[b + o] = p->dot(pl->n_in, W + (size_t)o * p->row_bytes, p->xq);
+        }
+    }
+}
+
+/* Up to MV_MAX_PARTS products of x in one dispatch. x is quantized once per activation format (Q8_0 and
+ * Q8_K copies side by side in the caller's scratch; float weights read x in place). */
+static int mv_run(loom_pool *pool, const loom_matmul_job *jobs, int n_jobs, int64_t n_in, const float *x) {
+    const loom_kernels *k = loom_kernels_get(loom_isa_active());
+    size_t rb[MV_MAX_PARTS], ab;
+    int need_q80 = 0, need_q8k = 0;
+    for (int j = 0; j < n_jobs; j++) {
+        if (!jobs[j].Y && jobs[j].n_out > 0) return -1;
+        if (check_args(jobs[j].wt, n_in, jobs[j].n_out, &rb[j], &ab)) return -1;
+        need_q80 |= loom_vec_dot_type(jobs[j].wt) == LOOM_Q8_0;
+        need_q8k |= loom_vec_dot_type(jobs[j].wt) == LOOM_Q8_K;
+    }
+    const size_t sz80 = need_q80 ? loom_act_row_size(LOOM_Q8_0, n_in) : 0;
+    const size_t sz8k = need_q8k ? loom_act_row_size(LOOM_Q4_K, n_in) : 0;
+    uint8_t *buf = NULL;
+    if (sz80 + sz8k) {
+        buf = scratch_get(sz80 + sz8k);
+        if (!buf) return -1;
+        if (need_q80) k->quant_q8_0(x, buf, n_in);
+        if (need_q8k) k->quant_q8_k(x, buf + sz80, n_in);
+    }
+    mv_plan pl = {.n_in = n_in};
+    int64_t rows = 0;
+    for (int j = 0; j < n_jobs; j++) {
+        if (jobs[j].n_out == 0) continue;
+        const loom_dtype vt = loom_vec_dot_type(jobs[j].wt);
+        mv_part *p = &pl.part[pl.n_parts++];
+        p->rows = k->rows[jobs[j].wt];
+        p->dot = k->dot[jobs[j].wt];
+        p->W = jobs[j].W;
+        p->row_bytes = rb[j];
+        p->off = pl.total;
+        p->n_out = jobs[j].n_out;
+        p->y = jobs[j].Y;
+        p->xq = vt == LOOM_Q8_0 ? (const void *)buf : vt == LOOM_Q8_K ? (const void *)(buf + sz80) : (const void *)x;
+        size_t bytes;
+        if (!loom_size_mul(rb[j], (size_t)jobs[j].n_out, &bytes) || pl.total + bytes < pl.total) return -1;
+        pl.total += bytes;
+        rows += jobs[j].n_out;
+    }
+    if (pl.n_parts) loom_pool_run(rows >= 2 * ROW_ALIGN ? pool : NULL, mv_worker, &pl);
+    return 0;
+}
+
+int loom_matvec(loom_pool *pool, float *y, const void *W, loom_dtype wt, int64_t n_in, int64_t n_out, const float *x) {
+    const loom_matmul_job job = {.Y = y, .W = W, .wt = wt, .n_out = n_out};
+    return mv_run(pool, &job, 1, n_in, x);
+}
+
 int loom_matmul_multi(loom_pool *pool, const loom_matmul_job *jobs, int n_jobs, int64_t n_in, const float *X,
                       int64_t n_tok) {
-    for (int j = 0; j < n_jobs; j++)
-        if (loom_matmul(pool, jobs[j].Y, jobs[j].W, jobs[j].wt, n_in, jobs[j].n_out, X, n_tok) != 0) return -1;
+    if (n_jobs < 0 || (n_jobs > 0 && !jobs) || n_tok < 0) return -1;
+    if (n_tok != 1) { /* prefill: the products one after another (each is compute-bound and fills the pool) */
+        for (int j = 0; j < n_jobs; j++)
+            if (loom_matmul(pool, jobs[j].Y, jobs[j].W, jobs[j].wt, n_in, jobs[j].n_out, X, n_tok) != 0) return -1;
+        return 0;
+    }
+    for (int j = 0; j < n_jobs; j += MV_MAX_PARTS)
+        if (mv_run(pool, jobs + j, n_jobs - j < MV_MAX_PARTS ? n_jobs - j : MV_MAX_PARTS, n_in, X) != 0) return -1;
     return 0;
 }

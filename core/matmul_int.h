@@ -12,6 +12,9 @@
  *                        Optional (NULL -> four dot calls). It must give out[k] bit-identical to
  *                        dot[wt](n, w, xq + k*xq_stride): the same operations in the same order per token,
  *                        only interleaved so one weight load (and unpack) serves four tokens.
+ *   rows[wt](n, w, row_bytes, n_rows, xq, y) = y[r] = dot[wt](n, w + r*row_bytes, xq) for r < n_rows, bit for
+ *                        bit: the matvec kernel over one thread's contiguous range of rows (it prefetches the
+ *                        range as one stream). Optional (NULL -> dot per row).
  *   quant_q8_0 / quant_q8_k: activation quantizers; every ISA gives bit-identical blocks (same scale formula,
  *                        round-half-even, same clamp), so the choice of ISA never changes a result upstream of
  *                        the dot products.
@@ -35,10 +38,12 @@
 typedef float (*loom_dot_fn)(int64_t n, const void *w, const void *xq);
 typedef void (*loom_dot4_fn)(int64_t n, const void *w, const void *xq, size_t xq_stride, float *out);
 typedef void (*loom_quant_fn)(const float *x, void *xq, int64_t n);
+typedef void (*loom_rows_fn)(int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *xq, float *y);
 
 typedef struct loom_kernels {
     loom_dot_fn   dot[LOOM_DTYPE_COUNT];  /* NULL: type not supported */
     loom_dot4_fn  dot4[LOOM_DTYPE_COUNT]; /* NULL: fall back to dot */
+    loom_rows_fn  rows[LOOM_DTYPE_COUNT]; /* NULL: fall back to dot per row */
     loom_quant_fn quant_q8_0;             /* n % 32 == 0 */
     loom_quant_fn quant_q8_k;             /* n % 256 == 0 */
 } loom_kernels;

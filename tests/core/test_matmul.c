@@ -450,3 +450,84 @@ Test(matmul, bad_arguments_and_scratch_release) {
     loom_matmul_scratch_release();
     cr_assert_eq(loom_alloc_live_bytes(), base);
 }
+
+/* loom_matmul_multi equals separate loom_matmul calls bit for bit: mixed weight types (all three activation
+ * formats), uneven row counts, every ISA, no pool / 2 / 3 threads, decode (n_tok = 1) and prefill shapes, and
+ * more jobs than one dispatch takes. */
+static void check_multi(loom_isa isa) {
+    loom_isa_force(isa);
+    loom_pool *pools[3] = {NULL, NULL, NULL};
+    cr_assert_eq(loom_pool_new(&pools[1], 2, NULL), LOOM_OK);
+    cr_assert_eq(loom_pool_new(&pools[2], 3, NULL), LOOM_OK);
+    enum { NJ = 21 };
+    const loom_dtype ts[] = {LOOM_Q4_K, LOOM_Q8_0, LOOM_F16, LOOM_Q6_K, LOOM_Q4_0, LOOM_F32, LOOM_Q5_K};
+    const int64_t n_outs[] = {37, 100, 16, 300, 1, 64, 0};
+    const int64_t n_in = 512;
+    uint64_t s = 4242;
+    loom_matmul_job jobs[NJ];
+    uint8_t *W[NJ];
+    float *ref[NJ];
+    for (int64_t n_tok = 1; n_tok <= 3; n_tok += 2) {
+        float *X = loom_malloc((size_t)(n_tok * n_in) * sizeof(float));
+        for (int64_t i = 0; i < n_tok * n_in; i++) X[i] = loom_test_rand_normal(&s);
+        for (int j = 0; j < NJ; j++) {
+            const loom_dtype t = ts[j % 7];
+            const int64_t n_out = n_outs[(j * 3) % 7];
+            W[j] = rand_rows(t, n_in, n_out ? n_out : 1, &s);
+            ref[j] = loom_malloc((size_t)(n_tok * (n_out ? n_out : 1)) * sizeof(float));
+            jobs[j] = (loom_matmul_job){.Y = loom_malloc((size_t)(n_tok * (n_out ? n_out : 1)) * sizeof(float)),
+                                        .W = W[j], .wt = t, .n_out = n_out};
+            cr_assert_eq(loom_matmul(NULL, ref[j], W[j], t, n_in, n_out, X, n_tok), 0);
+        }
+        for (int pi = 0; pi < 3; pi++) {
+            for (int nj = 1; nj <= NJ; nj += NJ - 1) { /* one job, then all (more than one dispatch holds) */
+                for (int j = 0; j < nj; j++) memset(jobs[j].Y, 0xFF, (size_t)(n_tok * jobs[j].n_out) * sizeof(float));
+                cr_assert_eq(loom_matmul_multi(pools[pi], jobs, nj, n_in, X, n_tok), 0);
+                for (int j = 0; j < nj; j++)
+                    cr_assert_eq(memcmp(jobs[j].Y, ref[j], (size_t)(n_tok * jobs[j].n_out) * sizeof(float)), 0,
+                                 "%s job %d (%s, %ld rows) n_tok %ld pool %d", loom_isa_name(isa), j,
+                                 loom_type_name(jobs[j].wt), (long)jobs[j].n_out, (long)n_tok, pi);
+            }
+        }
+        for (int j = 0; j < NJ; j++) {
+            loom_free(W[j]);
+            loom_free(ref[j]);
+            loom_free(jobs[j].Y);
+        }
+        loom_free(X);
+    }
+    cr_assert_eq(loom_matmul_multi(pools[1], jobs, 0, n_in, NULL, 1), 0); /* nothing to do */
+    loom_pool_free(pools[1]);
+    loom_pool_free(pools[2]);
+    loom_isa_force(LOOM_ISA_AVX512);
+}
+
+Test(matmul, multi_equals_separate_scalar) { check_multi(LOOM_ISA_SCALAR); }
+Test(matmul, multi_equals_separate_avx2) {
+    if (loom_isa_best() < LOOM_ISA_AVX2) cr_skip_test("no AVX2");
+    check_multi(LOOM_ISA_AVX2);
+}
+Test(matmul, multi_equals_separate_avx512) {
+    if (loom_isa_best() < LOOM_ISA_AVX512) cr_skip_test("no AVX-512 VNNI");
+    check_multi(LOOM_ISA_AVX512);
+}
+
+Test(matmul, multi_bad_arguments) {
+    float x[256] = {0}, y[4];
+    uint8_t W[4 * 288] = {0};
+    loom_matmul_job ok = {.Y = y, .W = W, .wt = LOOM_Q8_0, .n_out = 4};
+    loom_matmul_job jobs[2] = {ok, ok};
+    jobs[1].wt = LOOM_Q2_K; /* no kernel */
+    cr_assert_eq(loom_matmul_multi(NULL, jobs, 2, 256, x, 1), -1);
+    jobs[1] = ok;
+    jobs[1].n_out = -1;
+    cr_assert_eq(loom_matmul_multi(NULL, jobs, 2, 256, x, 1), -1);
+    jobs[1] = ok;
+    jobs[1].Y = NULL;
+    cr_assert_eq(loom_matmul_multi(NULL, jobs, 2, 256, x, 1), -1);
+    cr_assert_eq(loom_matmul_multi(NULL, jobs, -1, 256, x, 1), -1);
+    cr_assert_eq(loom_matmul_multi(NULL, NULL, 1, 256, x, 1), -1);
+    cr_assert_eq(loom_matmul_multi(NULL, jobs, 1, 100, x, 1), -1); /* not a whole Q8_0 block */
+    cr_assert_eq(loom_matmul_multi(NULL, jobs, 1, 256, x, 1), 0);
+    loom_matmul_scratch_release();
+}
