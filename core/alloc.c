@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static _Atomic int64_t live_bytes;
 static _Atomic int64_t fail_countdown = -1;
@@ -72,4 +73,29 @@ char *loom_strdup(const char *s) {
     char *d = loom_malloc(n);
     if (d) memcpy(d, s, n);
     return d;
+}
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+void *loom_malloc_huge(size_t n) {
+    if (n == 0 || n > SIZE_MAX - HUGE_PAGE) return NULL;
+    if (injected_failure()) return NULL;
+    size_t len = (n + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+    /* map one huge page more and trim, so the buffer starts on a 2 MiB boundary (THP needs aligned ranges) */
+    unsigned char *raw = mmap(NULL, len + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) return NULL;
+    unsigned char *p = (unsigned char *)(((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    if (p > raw) munmap(raw, (size_t)(p - raw));
+    if (p + len < raw + len + HUGE_PAGE) munmap(p + len, (size_t)(raw + len + HUGE_PAGE - (p + len)));
+#ifdef MADV_HUGEPAGE
+    madvise(p, len, MADV_HUGEPAGE); /* advice only: without THP the buffer works the same */
+#endif
+    atomic_fetch_add(&live_bytes, (int64_t)n);
+    return p;
+}
+
+void loom_free_huge(void *p, size_t n) {
+    if (!p) return;
+    munmap(p, (n + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1));
+    atomic_fetch_sub(&live_bytes, (int64_t)n);
 }

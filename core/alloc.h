@@ -19,6 +19,12 @@ void *loom_realloc(void *p, size_t n);     /* contents kept up to min(old, n) */
 void  loom_free(void *p);
 char *loom_strdup(const char *s);
 
+/* Large buffers (weights read with --no-mmap): anonymous memory advised for transparent huge pages, so a
+ * multi-GB weight walk does not miss the TLB every 4 KiB. Counted and fault-injected like loom_malloc; the
+ * caller passes the size back to loom_free_huge. */
+void *loom_malloc_huge(size_t n);
+void  loom_free_huge(void *p, size_t n);
+
 /* Fault injection: after `n` more successful allocations every allocation fails (n < 0 disables). */
 void    loom_alloc_fail_after(int64_t n);
 /* Bytes currently allocated through loom_malloc and friends (for leak checks in tests). */

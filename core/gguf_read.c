@@ -66,7 +66,7 @@ struct loom_gguf {
     const uint8_t    *buf;
     uint64_t          size;
     void             *map;   /* mmap'd region, or NULL */
-    void             *owned; /* loom_malloc'd copy (no_mmap), or NULL */
+    void             *owned; /* loom_malloc_huge'd copy (no_mmap), or NULL */
     int               locked;
     uint32_t          version;
     uint64_t          alignment;
@@ -590,7 +590,7 @@ loom_status loom_gguf_open(loom_gguf **out, const char *path, const loom_gguf_pa
                                            (unsigned long long)g->size, strerror(errno));
         else g->map = m, g->buf = m;
     } else {
-        g->owned = loom_malloc((size_t)g->size);
+        g->owned = loom_malloc_huge((size_t)g->size);
         if (!g->owned) s = LOOM_FAIL(err, LOOM_ERR_NOMEM, "no memory to read %llu bytes", (unsigned long long)g->size);
         else if (!(s = read_all(fd, g->owned, g->size, err))) g->buf = g->owned;
     }
@@ -620,7 +620,7 @@ void loom_gguf_close(loom_gguf *g) {
     loom_free(g->t_hash.slot);
     if (g->locked) munlock(g->buf, (size_t)g->size);
     if (g->map) munmap(g->map, (size_t)g->size);
-    loom_free(g->owned);
+    loom_free_huge(g->owned, (size_t)g->size);
     loom_free(g);
 }
 
