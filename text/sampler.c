@@ -181,6 +181,7 @@ static void sift_down(const float *l, int32_t *h, int32_t n, int32_t i, int max)
 
 static double weight(double lv, double M, int inf_max) { return inf_max ? (lv == M) : exp(lv - M); }
 
+
 /* Sorts ids a[0..n) best first: heap sort on a worst-on-top heap, which leaves the best at the front. */
 static void sort_best_first(const float *l, int32_t *a, int32_t n) {
     for (int32_t i = n / 2 - 1; i >= 0; i--) sift_down(l, a, n, i, 0);
@@ -233,21 +234,51 @@ static int32_t select_top_p(const float *l, const float *pw, int32_t *a, int32_t
     return hi;
 }
 
+/* The three passes over the whole vocabulary that every call makes. The main loops run over multiples of 8 with
+ * a separate tail so that the compiler's cheap vectorizer (-O2) takes them; a single running max would be a
+ * latency chain. */
+static void copy_logits(float *restrict l, const float *restrict logits, int32_t n) {
+    int32_t i8 = n & ~7;
+    for (int32_t i = 0; i < i8; i += 8)
+        for (int j = 0; j < 8; j++) {
+            float v = logits[i + j];
+            l[i + j] = v == v ? v : -INFINITY; /* NaN counts as -inf */
+        }
+    for (int32_t i = i8; i < n; i++) l[i] = logits[i] == logits[i] ? logits[i] : -INFINITY;
+}
+
+static float max_logit(const float *l, int32_t n) {
+    float   lane[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+    int32_t i8 = n & ~7;
+    for (int32_t i = 0; i < i8; i += 8)
+        for (int j = 0; j < 8; j++) lane[j] = l[i + j] > lane[j] ? l[i + j] : lane[j];
+    float mx = -INFINITY;
+    for (int j = 0; j < 8; j++) mx = lane[j] > mx ? lane[j] : mx;
+    for (int32_t i = i8; i < n; i++) mx = l[i] > mx ? l[i] : mx;
+    return mx;
+}
+
+static int32_t count_finite(const float *l, int32_t n) {
+    int32_t lane[8] = {0}, i8 = n & ~7, c = 0;
+    for (int32_t i = 0; i < i8; i += 8)
+        for (int j = 0; j < 8; j++) lane[j] += l[i + j] > -INFINITY;
+    for (int j = 0; j < 8; j++) c += lane[j];
+    for (int32_t i = i8; i < n; i++) c += l[i] > -INFINITY;
+    return c;
+}
+
 /* Runs the chain up to the draw: s->keep[0..m) with weights s->w (summing to *wsum), best first when the
  * filters needed the order or `sorted` asks for it. Returns m, 0 when no logit is finite, -1 on bad arguments
  * or memory. */
 static int32_t prepare(loom_sampler *s, const float *logits, int32_t n, double *wsum, int sorted) {
     if (!s || !logits || n <= 0 || !reserve(s, n)) return -1;
     float *l = s->logit;
-    for (int32_t i = 0; i < n; i++) l[i] = isnan(logits[i]) ? -INFINITY : logits[i];
+    copy_logits(l, logits, n);
     apply_penalty(s, n);
-
-    int32_t best = 0, n_fin = 0;
-    for (int32_t i = 0; i < n; i++) {
-        if (l[i] > l[best]) best = i;
-        n_fin += l[i] > -INFINITY;
-    }
-    if (n_fin == 0) return 0;
+    const float mx = max_logit(l, n);
+    if (mx == -INFINITY) return 0; /* no finite logit */
+    int32_t best = 0;
+    while (l[best] != mx) best++; /* the first maximum: ties go to the lower id */
     if (s->p.temperature <= 0 || s->p.top_k == 1) {
         s->keep[0] = best;
         s->w[0] = 1.0f;
@@ -259,28 +290,32 @@ static int32_t prepare(loom_sampler *s, const float *logits, int32_t n, double *
     const int inf_max = isinf(M);
     const int use_p = s->p.top_p < 1.0f;
     const double thr = s->p.min_p > 0 ? M + log((double)s->p.min_p) : -INFINITY;
+    const int32_t n_fin = s->p.top_k > 0 ? count_finite(l, n) : n; /* only top-k needs the count */
     const int32_t K = s->p.top_k > 0 && s->p.top_k < n_fin ? s->p.top_k : n_fin;
     int32_t *keep = s->keep, kept = 0;
 
     if (K < n_fin) {
         /* top-k in one pass with a worst-on-top heap of K ids, then sorted best first (heap sort) */
-        int32_t hn = 0;
-        for (int32_t i = 0; i < n; i++) {
+        int32_t hn = 0, i = 0;
+        for (; i < n && hn < K; i++) {
             if (l[i] == -INFINITY) continue;
-            if (hn < K) {
-                int32_t j = hn++;
-                keep[j] = i;
-                while (j > 0 && better(l, keep[(j - 1) / 2], keep[j])) { /* sift up: worse parent stays on top */
-                    int32_t p = (j - 1) / 2, tmp = keep[p];
-                    keep[p] = keep[j];
-                    keep[j] = tmp;
-                    j = p;
-                }
-            } else if (better(l, i, keep[0])) {
-                keep[0] = i;
-                sift_down(l, keep, hn, 0, 0);
+            int32_t j = hn++;
+            keep[j] = i;
+            while (j > 0 && better(l, keep[(j - 1) / 2], keep[j])) { /* sift up: worse parent stays on top */
+                int32_t p = (j - 1) / 2, tmp = keep[p];
+                keep[p] = keep[j];
+                keep[j] = tmp;
+                j = p;
             }
         }
+        /* the rest only enter by beating the worst kept logit strictly (a tie loses: every kept id is lower),
+         * so the scan compares against a register and touches the heap rarely */
+        for (float worst = l[keep[0]]; i < n; i++)
+            if (l[i] > worst) {
+                keep[0] = i;
+                sift_down(l, keep, hn, 0, 0);
+                worst = l[keep[0]];
+            }
         for (int32_t e = hn - 1; e > 0; e--) { /* finish the heap sort: best first */
             int32_t tmp = keep[0];
             keep[0] = keep[e];
@@ -311,8 +346,10 @@ static int32_t prepare(loom_sampler *s, const float *logits, int32_t n, double *
         if (sorted) sort_best_first(l, keep, kept);
     } else {
         /* no top-k, no top-p: min-p is a plain threshold and the draw needs no order */
-        for (int32_t i = 0; i < n; i++)
-            if (l[i] > -INFINITY && (i == best || (l[i] >= thr && !(inf_max && l[i] != M)))) keep[kept++] = i;
+        for (int32_t i = 0; i < n; i++) { /* branch-free compaction */
+            keep[kept] = i;
+            kept += l[i] > -INFINITY && (i == best || (l[i] >= thr && !(inf_max && l[i] != M)));
+        }
         if (sorted) sort_best_first(l, keep, kept);
     }
 

@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "tests/testutil.h"
+#include "tests/text/sampler_ref.h"
 #include "text/text.h"
 
 static loom_sampler *make(float temp, int32_t top_k, float top_p, float min_p, uint64_t seed) {
@@ -269,4 +270,91 @@ Test(sampler, top_p_selection_equals_full_sort) {
     loom_free(order);
     loom_free(ids);
     loom_free(pr);
+}
+
+/* ==== the rewrite against the previous implementation (sampler_ref.h): same ids, same candidate lists ==== */
+
+static void fill_logits(float *l, int32_t n, int kind, uint64_t *rs) {
+    for (int32_t i = 0; i < n; i++) {
+        double z = loom_test_rand_normal(rs);
+        switch (kind) {
+        case 0: l[i] = (float)(2.0 * z); break;                 /* flat: top-p keeps a third of the vocabulary */
+        case 1: l[i] = (float)(2.5 * z); break;                 /* peaky, spikes below */
+        case 2: l[i] = (float)(int)(3.0 * z); break;            /* many ties */
+        case 3: l[i] = (float)(0.01 * z); break;                /* almost uniform */
+        default: l[i] = (float)(40.0 * z); break;               /* one token takes everything */
+        }
+    }
+    if (kind == 1)
+        for (int k = 0; k < 30 && n > 0; k++) l[(uint32_t)(loom_test_rand_normal(rs) * 1e6) % (uint32_t)n] = 12.0f + k * 0.1f;
+    if (n > 16 && (kind & 1)) { /* non-finite values where the chain must ignore them */
+        l[n / 3] = NAN;
+        l[n / 2] = -INFINITY;
+    }
+}
+
+static void compare_one(const float *l, int32_t n, const loom_sampler_params *p, int32_t *ids, float *pr,
+                        int32_t *rids, float *rpr, const char *what) {
+    loom_sampler *s;
+    ref_sampler  *r;
+    loom_err      err = {0};
+    cr_assert_eq(loom_sampler_new(&s, p, &err), LOOM_OK);
+    cr_assert_eq(ref_sampler_new(&r, p, &err), LOOM_OK);
+    for (int d = 0; d < 6; d++) { /* several draws: the history and the RNG move on together */
+        int32_t a = loom_sampler_sample(s, l, n), b = ref_sampler_sample(r, l, n);
+        cr_assert_eq(a, b, "%s draw %d: %d, reference %d", what, d, a, b);
+    }
+    int32_t m = loom_sampler_candidates(s, l, n, ids, pr, n), rm = ref_sampler_candidates(r, l, n, rids, rpr, n);
+    cr_assert_eq(m, rm, "%s: %d candidates, reference %d", what, m, rm);
+    for (int32_t i = 0; i < m && i < n; i++) {
+        cr_assert_eq(ids[i], rids[i], "%s: candidate %d", what, i);
+        cr_assert(memcmp(&pr[i], &rpr[i], sizeof pr[i]) == 0, "%s: probability %d: %a vs %a", what, i, pr[i], rpr[i]);
+    }
+    loom_sampler_free(s);
+    ref_sampler_free(r);
+}
+
+Test(sampler, same_draws_as_reference) {
+    static const int32_t sizes[] = {1, 2, 5, 17, 300, 4096, 202048};
+    static const struct {
+        float   t;
+        int32_t k;
+        float   p, mp, pen;
+    } cfg[] = {{0.0f, 0, 1.0f, 0.0f, 1.0f},   {0.6f, 0, 0.9f, 0.0f, 1.0f},  {0.8f, 40, 1.0f, 0.0f, 1.0f},
+               {0.8f, 0, 1.0f, 0.05f, 1.0f},  {0.8f, 40, 0.95f, 0.05f, 1.0f}, {1.0f, 0, 1.0f, 0.0f, 1.0f},
+               {0.8f, 0, 0.95f, 0.0f, 1.0f},  {1.3f, 0, 0.5f, 0.1f, 1.0f},  {0.7f, 1, 1.0f, 0.0f, 1.0f},
+               {0.6f, 0, 0.9f, 0.0f, 1.3f},   {0.9f, 5, 0.3f, 0.0f, 0.8f},  {0.6f, 100000, 0.99f, 0.0f, 1.0f}};
+    const int32_t nmax = 202048;
+    float        *l = loom_malloc(nmax * sizeof *l), *pr = loom_malloc(nmax * sizeof *pr),
+          *rpr = loom_malloc(nmax * sizeof *rpr);
+    int32_t *ids = loom_malloc(nmax * sizeof *ids), *rids = loom_malloc(nmax * sizeof *rids);
+    uint64_t rs = 2024;
+    int      runs = 0;
+    for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
+        for (int kind = 0; kind < 5; kind++) {
+            int32_t n = sizes[si];
+            if (n == nmax && kind > 1) continue; /* the full vocabulary twice is enough for the time budget */
+            fill_logits(l, n, kind, &rs);
+            for (size_t c = 0; c < sizeof cfg / sizeof *cfg; c++) {
+                if (n == nmax && c % 2 && c != 1) continue;
+                loom_sampler_params p = loom_sampler_default_params();
+                p.temperature = cfg[c].t;
+                p.top_k = cfg[c].k;
+                p.top_p = cfg[c].p;
+                p.min_p = cfg[c].mp;
+                p.repeat_penalty = cfg[c].pen;
+                p.repeat_last_n = 8;
+                p.seed = rs ^ (uint64_t)c;
+                char what[96];
+                snprintf(what, sizeof what, "n %d kind %d config %zu", n, kind, c);
+                compare_one(l, n, &p, ids, pr, rids, rpr, what);
+                runs++;
+            }
+        }
+    cr_assert_gt(runs, 300);
+    loom_free(l);
+    loom_free(pr);
+    loom_free(rpr);
+    loom_free(ids);
+    loom_free(rids);
 }
