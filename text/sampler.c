@@ -14,7 +14,11 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/matmul.h"
 #include "text/text.h"
+
+/* text/sampler_avx2.c: out[i] = (float)exp(((double)l[ids ? ids[i] : i] - M) / T), bit for bit as below */
+void sampler_exp_weights_avx2(float *out, const float *l, const int32_t *ids, int32_t n, double M, double T);
 
 #define MAX_WINDOW (1 << 20)
 
@@ -31,6 +35,8 @@ struct loom_sampler {
     int32_t            *keep;  /* [n_vocab] kept ids, best first */
     float              *w;     /* [n_vocab] their weights after temperature */
     float              *pw;    /* [n_vocab] weight of each id before temperature (top-p selection) */
+    int32_t            *queue; /* [n_vocab + 1] partition scratch */
+    int                 avx2;  /* the CPU has AVX2 and FMA: sampler_exp_weights_avx2 */
 };
 
 loom_sampler_params loom_sampler_default_params(void) {
@@ -87,6 +93,8 @@ loom_status loom_sampler_new(loom_sampler **out, const loom_sampler_params *p, l
     loom_sampler *s = loom_calloc(1, sizeof *s);
     if (!s) return LOOM_FAIL(err, LOOM_ERR_NOMEM, "sampler: out of memory");
     s->p = q;
+    const loom_cpu_features *cf = loom_cpu_features_get();
+    s->avx2 = cf->avx2 && cf->fma;
     if (q.repeat_last_n > 0) {
         s->hist = loom_malloc((size_t)q.repeat_last_n * sizeof *s->hist);
         s->uniq = loom_malloc((size_t)q.repeat_last_n * sizeof *s->uniq);
@@ -109,6 +117,7 @@ void loom_sampler_free(loom_sampler *s) {
     loom_free(s->keep);
     loom_free(s->w);
     loom_free(s->pw);
+    loom_free(s->queue);
     loom_free(s);
 }
 
@@ -138,8 +147,10 @@ static int reserve(loom_sampler *s, int32_t n) {
     float *w = k ? loom_realloc(s->w, (size_t)n * sizeof *w) : NULL;
     if (w) s->w = w;
     float *pw = w ? loom_realloc(s->pw, (size_t)n * sizeof *pw) : NULL;
-    if (!pw) return 0;
-    s->pw = pw;
+    if (pw) s->pw = pw;
+    int32_t *q = pw ? loom_realloc(s->queue, ((size_t)n + 1) * sizeof *q) : NULL;
+    if (!q) return 0;
+    s->queue = q;
     s->cap = n;
     return 1;
 }
@@ -181,6 +192,17 @@ static void sift_down(const float *l, int32_t *h, int32_t n, int32_t i, int max)
 
 static double weight(double lv, double M, int inf_max) { return inf_max ? (lv == M) : exp(lv - M); }
 
+/* out[i] = (float)exp(((double)l[id] - M) / T), id = ids ? ids[i] : i: the weights of the top-p selection
+ * (T = 1) and of the draw. The AVX2 path gives the same floats (see sampler_avx2.c), about five times faster. */
+static void exp_weights(const loom_sampler *s, float *out, const float *l, const int32_t *ids, int32_t n, double M,
+                        double T) {
+    if (s->avx2) {
+        sampler_exp_weights_avx2(out, l, ids, n, M, T);
+        return;
+    }
+    for (int32_t i = 0; i < n; i++) out[i] = (float)exp(((double)l[ids ? ids[i] : i] - M) / T);
+}
+
 
 /* Sorts ids a[0..n) best first: heap sort on a worst-on-top heap, which leaves the best at the front. */
 static void sort_best_first(const float *l, int32_t *a, int32_t n) {
@@ -193,10 +215,39 @@ static void sort_best_first(const float *l, int32_t *a, int32_t n) {
     }
 }
 
+/* Lomuto's partition of a[lo, hi) around piv (better ids first, in their order, then piv at the returned index,
+ * then the rest), without its unpredictable branch: the better ids are compacted in place, and the worse block
+ * behaves as a queue (Lomuto swaps a better id with the block's first element, which moves to the block's end),
+ * kept in q [hi - lo + 1]. The result is element for element the in-place swap loop's, whose order the draw
+ * depends on. */
+static int32_t partition(const float *l, int32_t *a, int32_t lo, int32_t hi, int32_t piv, int32_t *q) {
+    const float pv = l[piv];
+    int32_t     nb = lo, head = 0, tail = 0;
+    for (int32_t i = lo; i < hi; i++) {
+        int32_t x = a[i];
+        float   lx = l[x];
+        /* bitwise, not ||/?: both outcomes are equally likely, so a branch would mispredict half the time */
+        int32_t b = (lx > pv) | ((lx == pv) & (x < piv)), ne = tail > head, mask = -b;
+        a[nb] = x; /* nb <= i: only overwrites what was read */
+        nb += b;
+        q[tail] = (q[head] & mask) | (x & ~mask); /* better: the block's front moves to its end; worse: x joins */
+        tail += (b == 0) | ne;
+        head += b & ne;
+    }
+    memcpy(a + nb, q + head, (size_t)(tail - head) * sizeof *a);
+    for (int32_t i = nb; i < hi; i++) /* the pivot goes first in the worse block, swapped as Lomuto does */
+        if (a[i] == piv) {
+            a[i] = a[nb];
+            a[nb] = piv;
+            break;
+        }
+    return nb;
+}
+
 /* Reorders ids a[0..n) so that a[0..cut) is the shortest prefix of the best-first order whose weight pw[]
  * reaches target, and returns cut (n when rounding leaves the total short). Quickselect on (logit, id), which
  * is a strict order, so the cut is the one a full sort would give. */
-static int32_t select_top_p(const float *l, const float *pw, int32_t *a, int32_t n, double target) {
+static int32_t select_top_p(const float *l, const float *pw, int32_t *a, int32_t n, double target, int32_t *q) {
     int32_t lo = 0, hi = n;
     double acc = 0; /* weight of a[0..lo), all kept and better than everything after */
     while (hi - lo > 16) {
@@ -204,20 +255,7 @@ static int32_t select_top_p(const float *l, const float *pw, int32_t *a, int32_t
         /* median of three */
         if (better(l, x, y)) piv = better(l, y, z) ? y : better(l, x, z) ? z : x;
         else piv = better(l, x, z) ? x : better(l, y, z) ? z : y;
-        /* partition [lo, hi): better than the pivot first, then the pivot at pi */
-        int32_t pi = lo;
-        for (int32_t i = lo; i < hi; i++)
-            if (better(l, a[i], piv)) {
-                int32_t t = a[i];
-                a[i] = a[pi];
-                a[pi++] = t;
-            }
-        for (int32_t i = pi; i < hi; i++)
-            if (a[i] == piv) {
-                a[i] = a[pi];
-                a[pi] = piv;
-                break;
-            }
+        int32_t pi = partition(l, a, lo, hi, piv, q);
         double upper = 0;
         for (int32_t i = lo; i < pi; i++) upper += pw[a[i]];
         if (acc + upper >= target) {
@@ -338,9 +376,18 @@ static int32_t prepare(loom_sampler *s, const float *logits, int32_t n, double *
         int32_t *a = s->heap, m = 0;
         float *pw = s->pw; /* [n] weight per id */
         double D = 0;
-        for (int32_t i = 0; i < n; i++)
-            if (l[i] > -INFINITY) a[m++] = i, D += (pw[i] = (float)weight(l[i], M, inf_max));
-        int32_t cut = select_top_p(l, pw, a, m, s->p.top_p * D);
+        if (inf_max) {
+            for (int32_t i = 0; i < n; i++)
+                if (l[i] > -INFINITY) a[m++] = i, D += (pw[i] = (float)weight(l[i], M, inf_max));
+        } else {
+            exp_weights(s, pw, l, NULL, n, M, 1.0); /* -inf logits get 0, which leaves D as it is */
+            for (int32_t i = 0; i < n; i++) {
+                a[m] = i;
+                m += l[i] > -INFINITY;
+                D += pw[i];
+            }
+        }
+        int32_t cut = select_top_p(l, pw, a, m, s->p.top_p * D, s->queue);
         for (int32_t i = 0; i < cut; i++) /* min-p on top: both keep a best-first prefix */
             if (a[i] == best || (l[a[i]] >= thr && !(inf_max && l[a[i]] != M))) keep[kept++] = a[i];
         if (sorted) sort_best_first(l, keep, kept);
@@ -355,11 +402,11 @@ static int32_t prepare(loom_sampler *s, const float *logits, int32_t n, double *
 
     const double T = s->p.temperature;
     double sum = 0;
-    for (int32_t i = 0; i < kept; i++) {
-        double lv = l[keep[i]];
-        s->w[i] = (float)(inf_max ? (lv == M) : exp((lv - M) / T));
-        sum += s->w[i];
-    }
+    if (inf_max)
+        for (int32_t i = 0; i < kept; i++) s->w[i] = (float)(l[keep[i]] == M);
+    else
+        exp_weights(s, s->w, l, keep, kept, M, T);
+    for (int32_t i = 0; i < kept; i++) sum += s->w[i];
     *wsum = sum;
     return kept;
 }

@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "tests/testutil.h"
+#include "core/matmul.h"
 #include "tests/text/sampler_ref.h"
 #include "text/text.h"
 
@@ -357,4 +358,37 @@ Test(sampler, same_draws_as_reference) {
     loom_free(rpr);
     loom_free(ids);
     loom_free(rids);
+}
+
+/* the AVX2 weights are the C library's exp rounded to float, bit for bit, over the whole useful range */
+void sampler_exp_weights_avx2(float *out, const float *l, const int32_t *ids, int32_t n, double M, double T);
+
+Test(sampler, avx2_exp_is_bit_exact) {
+    const loom_cpu_features *cf = loom_cpu_features_get();
+    if (!cf->avx2 || !cf->fma) cr_skip_test("no AVX2/FMA here");
+    const int32_t n = 1 << 18;
+    float        *l = loom_malloc(n * sizeof *l), *out = loom_malloc(n * sizeof *out);
+    int32_t      *ids = loom_malloc(n * sizeof *ids);
+    uint64_t      rs = 77;
+    const double  T[] = {1.0, 0.6, 0.8, 1.3, 0.05};
+    for (int round = 0; round < 5; round++) {
+        for (int32_t i = 0; i < n; i++) {
+            double u = loom_test_rand_normal(&rs);
+            l[i] = (float)(i % 4 == 0 ? -fabs(u) * 40 : i % 4 == 1 ? -fabs(u) * 3 : u * 8); /* some above M */
+            ids[i] = (int32_t)((uint32_t)(i * 2654435761u) % (uint32_t)n);
+        }
+        l[7] = -INFINITY;
+        l[9] = INFINITY;
+        l[11] = NAN;
+        const double M = 4.0;
+        sampler_exp_weights_avx2(out, l, round & 1 ? ids : NULL, n - round, M, T[round]);
+        for (int32_t i = 0; i < n - round; i++) {
+            float want = (float)exp(((double)l[round & 1 ? ids[i] : i] - M) / T[round]);
+            cr_assert(memcmp(&out[i], &want, sizeof want) == 0, "T %g x %a: %a, exp gives %a", T[round],
+                      ((double)l[round & 1 ? ids[i] : i] - M) / T[round], out[i], want);
+        }
+    }
+    loom_free(l);
+    loom_free(out);
+    loom_free(ids);
 }
