@@ -18,7 +18,12 @@
 #include "text/text.h"
 
 /* text/sampler_avx2.c: out[i] = (float)exp(((double)l[ids ? ids[i] : i] - M) / T), bit for bit as below */
-void sampler_exp_weights_avx2(float *out, const float *l, const int32_t *ids, int32_t n, double M, double T);
+void   sampler_exp_weights_avx2(float *out, const float *l, const int32_t *ids, int32_t n, double M, double T);
+/* the same, approximately (relative 1e-5) and faster, for T = 1 and l[i] <= M; returns the sum */
+double sampler_approx_weights_avx2(float *out, const float *l, int32_t n, float M);
+/* one quickselect split (see split() below), eight ids at a time */
+int32_t sampler_split_avx2(int32_t *b, double *mass, const float *l, const float *pw, const int32_t *ids, int32_t n,
+                           float pv, int32_t piv);
 
 #define MAX_WINDOW (1 << 20)
 
@@ -244,31 +249,126 @@ static int32_t partition(const float *l, int32_t *a, int32_t lo, int32_t hi, int
     return nb;
 }
 
-/* Reorders ids a[0..n) so that a[0..cut) is the shortest prefix of the best-first order whose weight pw[]
- * reaches target, and returns cut (n when rounding leaves the total short). Quickselect on (logit, id), which
- * is a strict order, so the cut is the one a full sort would give. */
-static int32_t select_top_p(const float *l, const float *pw, int32_t *a, int32_t n, double target, int32_t *q) {
-    int32_t lo = 0, hi = n;
-    double acc = 0; /* weight of a[0..lo), all kept and better than everything after */
+/* The top-p selection's weights and target. The reference computes w[id] = (float)exp(l[id] - M) for every id,
+ * D = their sum in id order and target = top_p * D, and compares sequential sums of w with the target. Here pw
+ * starts as fast approximations (sampler_approx_weights_avx2, within a relative 1e-5) with D summed in lanes,
+ * and the comparisons carry a margin that covers both errors; only a comparison inside the margin switches to
+ * the exact weights and D (`exact`), so every comparison has the reference's answer and the selection its
+ * result. Sums that decide a kept set (acc, upper on a step that keeps the worse side) are always exact. */
+typedef struct topp {
+    const loom_sampler *s;
+    const float        *l;
+    float              *pw;      /* [n_id] weights, approximate until exact is set */
+    float              *scratch; /* [n_id] exact weights of a list of ids */
+    int32_t             n_id;
+    double              M;
+    float               top_p;
+    int                 exact;
+    int                 identity; /* a[] starts as 0..n_id-1 (no -inf logit) */
+    double              target, margin;
+} topp;
+
+static void topp_make_exact(topp *t) {
+    exp_weights(t->s, t->pw, t->l, NULL, t->n_id, t->M, 1.0);
+    double D = 0;
+    for (int32_t i = 0; i < t->n_id; i++) D += t->pw[i];
+    t->target = (double)t->top_p * D;
+    /* sums of the same n floats in another order differ by at most n * 2^-53 * D each */
+    t->margin = ((double)t->n_id + 64) * 0x1p-47 * (D + 1);
+    t->exact = 1;
+}
+
+static float topp_weight(const topp *t, int32_t id) {
+    return t->exact ? t->pw[id] : (float)exp((double)t->l[id] - t->M);
+}
+
+/* the reference's sequential sum of the exact weights of ids[0..n) */
+static double topp_sum(topp *t, const int32_t *ids, int32_t n) {
+    const float *w = t->pw;
+    if (!t->exact) {
+        exp_weights(t->s, t->scratch, t->l, ids, n, t->M, 1.0);
+        w = t->scratch;
+    }
+    double u = 0;
+    for (int32_t i = 0; i < n; i++) u += t->exact ? w[ids[i]] : w[i];
+    return u;
+}
+
+/* sum >= target, sum exact */
+static int topp_reaches(topp *t, double sum) {
+    if (sum >= t->target + t->margin) return 1;
+    if (sum < t->target - t->margin) return 0;
+    if (!t->exact) topp_make_exact(t);
+    return sum >= t->target;
+}
+
+/* One split in plain C, as sampler_split_avx2: the ids of seg[0..n) better than the pivot to b in order, their
+ * count returned and their weights added to *mass (in four chains: one would be a latency chain). Branch-free:
+ * both outcomes are equally likely. */
+static int32_t split(int32_t *b, double *mass, const float *l, const float *pw, const int32_t *seg, int32_t n,
+                     float pv, int32_t piv) {
+    int32_t nb = 0, i = 0;
+    double  s[4] = {0, 0, 0, 0};
+    for (; i < n; i++) {
+        int32_t  id = seg[i];
+        float    li = l[id], w = pw[id];
+        uint32_t bt = (uint32_t)((li > pv) | ((li == pv) & (id < piv))), wb;
+        b[nb] = id;
+        nb += (int32_t)bt;
+        memcpy(&wb, &w, 4);
+        wb &= 0u - bt; /* the weight or +0 */
+        memcpy(&w, &wb, 4);
+        s[i & 3] += w;
+    }
+    *mass += (s[0] + s[1]) + (s[2] + s[3]);
+    return nb;
+}
+
+/* Reorders ids a[0..n) so that a[0..cut) is the shortest prefix of the best-first order whose weight reaches
+ * the target, and returns cut (n when rounding leaves the total short). Quickselect on (logit, id), which is a
+ * strict order, so the cut is the one a full sort would give; the reorderings are exactly the reference's
+ * (Lomuto partitions, median-of-three pivots), because the draw walks the kept ids in this order.
+ * Most steps keep the better side: a first pass copies it, in order, to b [n] and sums its weight in four lanes;
+ * when that decides the step (nearly always), the worse side's order does not matter and the partition is
+ * skipped. A step that keeps the worse side, or a close call, sums `upper` exactly. */
+static int32_t select_top_p(topp *t, int32_t *a, int32_t n, int32_t *q, int32_t *b) {
+    const float *l = t->l;
+    int32_t      lo = 0, hi = n;
+    double       acc = 0; /* weight of a[0..lo), all kept and better than everything after; the reference's sum */
     while (hi - lo > 16) {
         int32_t mid = lo + (hi - lo) / 2, x = a[lo], y = a[mid], z = a[hi - 1], piv;
         /* median of three */
         if (better(l, x, y)) piv = better(l, y, z) ? y : better(l, x, z) ? z : x;
         else piv = better(l, x, z) ? x : better(l, y, z) ? z : y;
-        int32_t pi = partition(l, a, lo, hi, piv, q);
-        double upper = 0;
-        for (int32_t i = lo; i < pi; i++) upper += pw[a[i]];
-        if (acc + upper >= target) {
-            hi = pi; /* the cut lies among the better ones */
+        const float  pv = l[piv];
+        int32_t nb;
+        double  approx = acc;
+        if (t->s->avx2) {
+            /* the first split of a vocabulary without -inf runs over the ids 0..n-1 themselves */
+            const int32_t *ids = lo == 0 && hi == t->n_id && t->identity ? NULL : a + lo;
+            nb = sampler_split_avx2(b, &approx, l, t->pw, ids, hi - lo, pv, piv);
         } else {
-            acc += upper + pw[piv];
-            if (acc >= target) return pi + 1;
+            nb = split(b, &approx, l, t->pw, a + lo, hi - lo, pv, piv);
+        }
+        double upper = -1; /* exact, once needed */
+        int left;
+        if (approx >= t->target + 2 * t->margin) left = 1;
+        else if (approx < t->target - 2 * t->margin) left = 0;
+        else left = topp_reaches(t, acc + (upper = topp_sum(t, b, nb)));
+        if (left) {
+            memcpy(a + lo, b, (size_t)nb * sizeof *a); /* what Lomuto leaves in a[lo, pi) */
+            hi = lo + nb; /* the cut lies among the better ones */
+        } else {
+            int32_t pi = partition(l, a, lo, hi, piv, q);
+            if (upper < 0) upper = topp_sum(t, a + lo, pi - lo);
+            acc += upper + topp_weight(t, piv);
+            if (topp_reaches(t, acc)) return pi + 1;
             lo = pi + 1;
         }
     }
     sort_best_first(l, a + lo, hi - lo);
     for (int32_t i = lo; i < hi; i++)
-        if ((acc += pw[a[i]]) >= target) return i + 1;
+        if (topp_reaches(t, acc += topp_weight(t, a[i]))) return i + 1;
     return hi;
 }
 
@@ -375,19 +475,25 @@ static int32_t prepare(loom_sampler *s, const float *logits, int32_t n, double *
          * expected; a heap would pop half the vocabulary on a flat distribution */
         int32_t *a = s->heap, m = 0;
         float *pw = s->pw; /* [n] weight per id */
-        double D = 0;
-        if (inf_max) {
-            for (int32_t i = 0; i < n; i++)
-                if (l[i] > -INFINITY) a[m++] = i, D += (pw[i] = (float)weight(l[i], M, inf_max));
-        } else {
-            exp_weights(s, pw, l, NULL, n, M, 1.0); /* -inf logits get 0, which leaves D as it is */
-            for (int32_t i = 0; i < n; i++) {
-                a[m] = i;
-                m += l[i] > -INFINITY;
-                D += pw[i];
-            }
+        for (int32_t i = 0; i < n; i++) {
+            a[m] = i;
+            m += l[i] > -INFINITY;
         }
-        int32_t cut = select_top_p(l, pw, a, m, s->p.top_p * D, s->queue);
+        topp t = {.s = s, .l = l, .pw = pw, .scratch = s->w, .n_id = n, .M = M, .top_p = s->p.top_p};
+        if (inf_max) { /* every +inf logit weighs 1, the rest 0 */
+            double D = 0;
+            for (int32_t i = 0; i < n; i++) D += (pw[i] = (float)(l[i] == M));
+            t.exact = 1;
+            t.target = (double)t.top_p * D;
+        } else if (s->avx2) {
+            double D = sampler_approx_weights_avx2(pw, l, n, (float)M);
+            t.target = (double)t.top_p * D;
+            t.margin = 4e-5 * (D + 1); /* 1e-5 on D and on every sum compared with it, twice over */
+        } else {
+            topp_make_exact(&t);
+        }
+        t.identity = m == n;
+        int32_t cut = select_top_p(&t, a, m, s->queue, keep);
         for (int32_t i = 0; i < cut; i++) /* min-p on top: both keep a best-first prefix */
             if (a[i] == best || (l[a[i]] >= thr && !(inf_max && l[a[i]] != M))) keep[kept++] = a[i];
         if (sorted) sort_best_first(l, keep, kept);
