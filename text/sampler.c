@@ -7,6 +7,14 @@
  * min-p alone is a plain threshold. top-p and min-p see the probabilities before temperature, as llama.cpp's
  * chain does; top-p's probabilities are renormalised over the top-k set.
  *
+ * Speed without changing a single draw (tests/text/sampler_ref.h is the previous implementation; the tests
+ * compare ids and probabilities bit for bit): the passes over the whole vocabulary are written for the
+ * vectorizer; the softmax weights come from a bit-exact AVX2 exp (sampler_avx2.c); the top-p quickselect keeps
+ * the reference's pivots and Lomuto orders but decides its steps on approximate weights and lane sums, with
+ * margins that cover their error, falling back to the exact weights and sequential sums only for a close call.
+ * Over 202,048 logits that is ~0.05 ms greedy, ~0.16 ms top-k 40, ~0.23 ms min-p, ~0.35 ms top-p 0.9 on a
+ * peaked distribution (1-2 ms on a flat one, which keeps a third of the vocabulary).
+ *
  * The RNG is xoshiro256** seeded through splitmix64, so a seed gives the same draws on every platform.
  * Ties between equal logits go to the lower id, in greedy and in the candidate order alike.
  */
@@ -98,8 +106,7 @@ loom_status loom_sampler_new(loom_sampler **out, const loom_sampler_params *p, l
     loom_sampler *s = loom_calloc(1, sizeof *s);
     if (!s) return LOOM_FAIL(err, LOOM_ERR_NOMEM, "sampler: out of memory");
     s->p = q;
-    const loom_cpu_features *cf = loom_cpu_features_get();
-    s->avx2 = cf->avx2 && cf->fma;
+    s->avx2 = loom_isa_active() >= LOOM_ISA_AVX2; /* AVX2 + FMA; loom_isa_force pins it (tests) */
     if (q.repeat_last_n > 0) {
         s->hist = loom_malloc((size_t)q.repeat_last_n * sizeof *s->hist);
         s->uniq = loom_malloc((size_t)q.repeat_last_n * sizeof *s->uniq);

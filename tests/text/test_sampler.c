@@ -211,19 +211,32 @@ Test(sampler, full_vocabulary_speed) {
     struct {
         int32_t k;
         float p, mp;
-    } cfg[] = {{40, 0.95f, 0.05f}, {0, 0.95f, 0.0f}, {0, 1.0f, 0.0f}};
-    for (int c = 0; c < 3; c++) {
-        loom_sampler *s = make(0.8f, cfg[c].k, cfg[c].p, cfg[c].mp, 1);
+        float t;
+    } cfg[] = {{40, 0.95f, 0.05f, 0.8f}, {0, 0.95f, 0.0f, 0.8f}, {0, 1.0f, 0.0f, 0.8f}, {0, 0.9f, 0.0f, 0.6f}};
+    for (int c = 0; c < 4; c++) {
+        loom_sampler *s = make(cfg[c].t, cfg[c].k, cfg[c].p, cfg[c].mp, 1);
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         for (int i = 0; i < 20; i++) cr_assert_geq(loom_sampler_sample(s, l, n), 0);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double ms = ((double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-6) / 20;
-        fprintf(stderr, "sampler top_k %d top_p %.2f min_p %.2f over %d logits: %.2f ms/token\n", cfg[c].k, cfg[c].p,
-                cfg[c].mp, n, ms);
+        fprintf(stderr, "sampler temp %.1f top_k %d top_p %.2f min_p %.2f over %d logits (normal, sd 2): %.2f ms/token\n",
+                cfg[c].t, cfg[c].k, cfg[c].p, cfg[c].mp, n, ms);
         cr_assert(ms < 100, "%.1f ms per token", ms);
         loom_sampler_free(s);
     }
+    /* a peaked distribution, as a language model's usually is: the CLI default keeps a few tokens */
+    for (int32_t i = 0; i < n; i++) l[i] = 2.5f * loom_test_rand_normal(&rs);
+    for (int k = 0; k < 30; k++) l[(k * 7919 + 13) % n] = 12.0f + 0.25f * (float)k;
+    loom_sampler *s = make(0.6f, 0, 0.9f, 0.0f, 1);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 20; i++) cr_assert_geq(loom_sampler_sample(s, l, n), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = ((double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-6) / 20;
+    fprintf(stderr, "sampler temp 0.6 top_p 0.90 over %d logits (peaked): %.2f ms/token\n", n, ms);
+    cr_assert(ms < 100, "%.1f ms per token", ms);
+    loom_sampler_free(s);
     loom_free(l);
 }
 
@@ -348,6 +361,9 @@ Test(sampler, same_draws_as_reference) {
                 p.seed = rs ^ (uint64_t)c;
                 char what[96];
                 snprintf(what, sizeof what, "n %d kind %d config %zu", n, kind, c);
+                loom_isa_force(LOOM_ISA_SCALAR); /* the plain C path, then the best this CPU has */
+                compare_one(l, n, &p, ids, pr, rids, rpr, what);
+                loom_isa_force(loom_isa_best());
                 compare_one(l, n, &p, ids, pr, rids, rpr, what);
                 runs++;
             }
@@ -391,4 +407,29 @@ Test(sampler, avx2_exp_is_bit_exact) {
     loom_free(l);
     loom_free(out);
     loom_free(ids);
+}
+
+/* the top-p selection's margins assume the approximate weights are within a relative 1e-5 (sampler_avx2.c) */
+double sampler_approx_weights_avx2(float *out, const float *l, int32_t n, float M);
+
+Test(sampler, avx2_approx_weights_within_bound) {
+    const loom_cpu_features *cf = loom_cpu_features_get();
+    if (!cf->avx2 || !cf->fma) cr_skip_test("no AVX2/FMA here");
+    const int32_t n = 1 << 18;
+    float        *l = loom_malloc(n * sizeof *l), *out = loom_malloc(n * sizeof *out);
+    const float   M = 3.25f;
+    for (int32_t i = 0; i < n; i++) l[i] = M - (float)i * (100.0f / (float)n); /* x from 0 down to -100 */
+    l[5] = -INFINITY;
+    double sum = sampler_approx_weights_avx2(out, l, n - 3, M), want_sum = 0;
+    for (int32_t i = 0; i < n - 3; i++) {
+        double want = exp((double)l[i] - M);
+        want_sum += want;
+        if ((double)l[i] - M >= -87.0)
+            cr_assert(fabs(out[i] - want) <= 1e-5 * want, "x %g: %a, exp %a", (double)l[i] - M, out[i], want);
+        else
+            cr_assert(out[i] == 0.0f || fabs(out[i] - want) <= 1e-5 * want);
+    }
+    cr_assert(fabs(sum - want_sum) <= 1e-5 * want_sum, "sum %.17g, exp %.17g", sum, want_sum);
+    loom_free(l);
+    loom_free(out);
 }
