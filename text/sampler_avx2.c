@@ -10,6 +10,7 @@
  */
 #include <immintrin.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 
 void sampler_exp_weights_avx2(float *out, const float *l, const int32_t *ids, int32_t n, double M, double T);
@@ -103,19 +104,21 @@ double sampler_approx_weights_avx2(float *out, const float *l, int32_t n, float 
 int32_t sampler_split_avx2(int32_t *b, double *mass, const float *l, const float *pw, const int32_t *ids, int32_t n,
                            float pv, int32_t piv);
 
+static int32_t        perm[256][8]; /* perm[mask] lists the set lanes of mask first */
+static pthread_once_t perm_once = PTHREAD_ONCE_INIT;
+
+static void perm_init(void) {
+    for (int m = 0; m < 256; m++) {
+        int k = 0;
+        for (int j = 0; j < 8; j++)
+            if (m >> j & 1) perm[m][k++] = j;
+        while (k < 8) perm[m][k++] = 0;
+    }
+}
+
 int32_t sampler_split_avx2(int32_t *b, double *mass, const float *l, const float *pw, const int32_t *ids, int32_t n,
                            float pv, int32_t piv) {
-    static int32_t perm[256][8]; /* perm[mask] lists the set lanes of mask first */
-    static int     perm_ready;   /* benign race: every thread writes the same values */
-    if (!__atomic_load_n(&perm_ready, __ATOMIC_ACQUIRE)) {
-        for (int m = 0; m < 256; m++) {
-            int k = 0;
-            for (int j = 0; j < 8; j++)
-                if (m >> j & 1) perm[m][k++] = j;
-            while (k < 8) perm[m][k++] = 0;
-        }
-        __atomic_store_n(&perm_ready, 1, __ATOMIC_RELEASE);
-    }
+    pthread_once(&perm_once, perm_init);
     const __m256  vpv = _mm256_set1_ps(pv);
     const __m256i vpiv = _mm256_set1_epi32(piv), step = _mm256_set1_epi32(8);
     __m256i       id = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
