@@ -12,8 +12,8 @@
  * vectorizer; the softmax weights come from a bit-exact AVX2 exp (sampler_avx2.c); the top-p quickselect keeps
  * the reference's pivots and Lomuto orders but decides its steps on approximate weights and lane sums, with
  * margins that cover their error, falling back to the exact weights and sequential sums only for a close call.
- * Over 202,048 logits that is ~0.05 ms greedy, ~0.16 ms top-k 40, ~0.23 ms min-p, ~0.35 ms top-p 0.9 on a
- * peaked distribution (1-2 ms on a flat one, which keeps a third of the vocabulary).
+ * Over 202,048 logits that is ~0.05 ms greedy, ~0.16 ms top-k 40,  ~0.23 ms min-p, ~0.25 ms top-p 0.9 on a
+ * peaked distribution (1.2-2 ms on a flat one, which keeps a third of the vocabulary).
  *
  * The RNG is xoshiro256** seeded through splitmix64, so a seed gives the same draws on every platform.
  * Ties between equal logits go to the lower id, in greedy and in the candidate order alike.
@@ -271,7 +271,7 @@ typedef struct topp {
     double              M;
     float               top_p;
     int                 exact;
-    int                 identity; /* a[] starts as 0..n_id-1 (no -inf logit) */
+    int                 identity; /* a[] stands for 0..n_id-1 (no -inf logit) and is not written */
     double              target, margin;
 } topp;
 
@@ -292,6 +292,7 @@ static float topp_weight(const topp *t, int32_t id) {
 /* the reference's sequential sum of the exact weights of ids[0..n) */
 static double topp_sum(topp *t, const int32_t *ids, int32_t n) {
     const float *w = t->pw;
+    if (!t->exact && n > t->n_id / 8) topp_make_exact(t); /* a large share: all at once, and never again */
     if (!t->exact) {
         exp_weights(t->s, t->scratch, t->l, ids, n, t->M, 1.0);
         w = t->scratch;
@@ -340,10 +341,13 @@ static int32_t split(int32_t *b, double *mass, const float *l, const float *pw, 
  * skipped. A step that keeps the worse side, or a close call, sums `upper` exactly. */
 static int32_t select_top_p(topp *t, int32_t *a, int32_t n, int32_t *q, int32_t *b) {
     const float *l = t->l;
-    int32_t      lo = 0, hi = n;
+    int32_t      lo = 0, hi = n, built = !t->identity; /* identity: a[] would be 0..n-1 and is not written yet */
     double       acc = 0; /* weight of a[0..lo), all kept and better than everything after; the reference's sum */
+    if (!built && n <= 16)
+        for (int32_t i = 0; i < n; i++) a[i] = i;
     while (hi - lo > 16) {
-        int32_t mid = lo + (hi - lo) / 2, x = a[lo], y = a[mid], z = a[hi - 1], piv;
+        int32_t mid = lo + (hi - lo) / 2, x = built ? a[lo] : lo, y = built ? a[mid] : mid,
+                z = built ? a[hi - 1] : hi - 1, piv;
         /* median of three */
         if (better(l, x, y)) piv = better(l, y, z) ? y : better(l, x, z) ? z : x;
         else piv = better(l, x, z) ? x : better(l, y, z) ? z : y;
@@ -352,9 +356,11 @@ static int32_t select_top_p(topp *t, int32_t *a, int32_t n, int32_t *q, int32_t 
         double  approx = acc;
         if (t->s->avx2) {
             /* the first split of a vocabulary without -inf runs over the ids 0..n-1 themselves */
-            const int32_t *ids = lo == 0 && hi == t->n_id && t->identity ? NULL : a + lo;
-            nb = sampler_split_avx2(b, &approx, l, t->pw, ids, hi - lo, pv, piv);
+            nb = sampler_split_avx2(b, &approx, l, t->pw, built ? a + lo : NULL, hi - lo, pv, piv);
         } else {
+            if (!built)
+                for (int32_t i = 0; i < n; i++) a[i] = i;
+            built = 1;
             nb = split(b, &approx, l, t->pw, a + lo, hi - lo, pv, piv);
         }
         double upper = -1; /* exact, once needed */
@@ -365,7 +371,11 @@ static int32_t select_top_p(topp *t, int32_t *a, int32_t n, int32_t *q, int32_t 
         if (left) {
             memcpy(a + lo, b, (size_t)nb * sizeof *a); /* what Lomuto leaves in a[lo, pi) */
             hi = lo + nb; /* the cut lies among the better ones */
+            built = 1;
         } else {
+            if (!built)
+                for (int32_t i = 0; i < n; i++) a[i] = i;
+            built = 1;
             int32_t pi = partition(l, a, lo, hi, piv, q);
             if (upper < 0) upper = topp_sum(t, a + lo, pi - lo);
             acc += upper + topp_weight(t, piv);
@@ -480,12 +490,13 @@ static int32_t prepare(loom_sampler *s, const float *logits, int32_t n, double *
     } else if (use_p) {
         /* top-p without top-k: quickselect the shortest best-first prefix whose mass reaches top_p, O(n)
          * expected; a heap would pop half the vocabulary on a flat distribution */
-        int32_t *a = s->heap, m = 0;
+        int32_t *a = s->heap, m = count_finite(l, n);
         float *pw = s->pw; /* [n] weight per id */
-        for (int32_t i = 0; i < n; i++) {
-            a[m] = i;
-            m += l[i] > -INFINITY;
-        }
+        if (m < n) /* else a[] is 0..n-1, which select_top_p writes only if it needs it */
+            for (int32_t i = 0, j = 0; i < n; i++) {
+                a[j] = i;
+                j += l[i] > -INFINITY;
+            }
         topp t = {.s = s, .l = l, .pw = pw, .scratch = s->w, .n_id = n, .M = M, .top_p = s->p.top_p};
         if (inf_max) { /* every +inf logit weighs 1, the rest 0 */
             double D = 0;
@@ -501,8 +512,10 @@ static int32_t prepare(loom_sampler *s, const float *logits, int32_t n, double *
         }
         t.identity = m == n;
         int32_t cut = select_top_p(&t, a, m, s->queue, keep);
-        for (int32_t i = 0; i < cut; i++) /* min-p on top: both keep a best-first prefix */
-            if (a[i] == best || (l[a[i]] >= thr && !(inf_max && l[a[i]] != M))) keep[kept++] = a[i];
+        for (int32_t i = 0; i < cut; i++) { /* min-p on top: both keep a best-first prefix */
+            keep[kept] = a[i];
+            kept += a[i] == best || (l[a[i]] >= thr && !(inf_max && l[a[i]] != M));
+        }
         if (sorted) sort_best_first(l, keep, kept);
     } else {
         /* no top-k, no top-p: min-p is a plain threshold and the draw needs no order */
