@@ -12,7 +12,7 @@
  * vectorizer; the softmax weights come from a bit-exact AVX2 exp (sampler_avx2.c); the top-p quickselect keeps
  * the reference's pivots and Lomuto orders but decides its steps on approximate weights and lane sums, with
  * margins that cover their error, falling back to the exact weights and sequential sums only for a close call.
- * Over 202,048 logits that is ~0.05 ms greedy, ~0.16 ms top-k 40,  ~0.23 ms min-p, ~0.25 ms top-p 0.9 on a
+ * Over 202,048 logits that is ~0.05 ms greedy, ~0.16 ms top-k 40, ~0.23 ms min-p, ~0.25 ms top-p 0.9 on a
  * peaked distribution (1.2-2 ms on a flat one, which keeps a third of the vocabulary).
  *
  * The RNG is xoshiro256** seeded through splitmix64, so a seed gives the same draws on every platform.
