@@ -178,6 +178,11 @@ asan:
 bench: all
 	$(LOOM) bench kernels $(BENCH_ARGS)
 
+# libFuzzer targets (tests/fuzz/, clang only, built into build/fuzz/), each run FUZZ_SECONDS; fails on a crash.
+FUZZ_SECONDS ?= 30
+fuzz:
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) LOOM_SHARED="$(abspath $(LOOM_SHARED))" bash tools/fuzz.sh $(FUZZ_TARGETS)
+
 check-deps:
 	@bash tools/check-deps.sh
 
@@ -197,12 +202,13 @@ help:
 	@echo "  make test       install Debian deps, build and run all Criterion tests"
 	@echo "  make asan       tests under AddressSanitizer + UBSan (build/asan)"
 	@echo "  make bench      kernel micro-benchmark (loom bench kernels)"
+	@echo "  make fuzz       build the libFuzzer targets with clang, run each FUZZ_SECONDS=30 (FUZZ_TARGETS=gguf ...)"
 	@echo "  make check-deps fail on a forbidden include edge between folders"
 	@echo "  make deps       install missing Debian packages (apt-get, as root)"
 	@echo "  make cuda       build the CUDA backend where nvcc exists"
 	@echo "  make clean"
 	@echo "Variables: OPT=-O2 CC=cc LOOM_SHARED=../shared TEST_ARGS=... BENCH_ARGS=..."
 
-.PHONY: all test test-run test-build run deps asan bench check-deps cuda clean help
+.PHONY: all test test-run test-build run deps asan bench fuzz check-deps cuda clean help
 
 -include $(shell find build/$(CONFIG) -name '*.d' 2>/dev/null)

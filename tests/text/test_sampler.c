@@ -4,6 +4,8 @@
 #include <time.h>
 
 #include "tests/testutil.h"
+#include "core/matmul.h"
+#include "tests/text/sampler_ref.h"
 #include "text/text.h"
 
 static loom_sampler *make(float temp, int32_t top_k, float top_p, float min_p, uint64_t seed) {
@@ -209,19 +211,32 @@ Test(sampler, full_vocabulary_speed) {
     struct {
         int32_t k;
         float p, mp;
-    } cfg[] = {{40, 0.95f, 0.05f}, {0, 0.95f, 0.0f}, {0, 1.0f, 0.0f}};
-    for (int c = 0; c < 3; c++) {
-        loom_sampler *s = make(0.8f, cfg[c].k, cfg[c].p, cfg[c].mp, 1);
+        float t;
+    } cfg[] = {{40, 0.95f, 0.05f, 0.8f}, {0, 0.95f, 0.0f, 0.8f}, {0, 1.0f, 0.0f, 0.8f}, {0, 0.9f, 0.0f, 0.6f}};
+    for (int c = 0; c < 4; c++) {
+        loom_sampler *s = make(cfg[c].t, cfg[c].k, cfg[c].p, cfg[c].mp, 1);
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         for (int i = 0; i < 20; i++) cr_assert_geq(loom_sampler_sample(s, l, n), 0);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double ms = ((double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-6) / 20;
-        fprintf(stderr, "sampler top_k %d top_p %.2f min_p %.2f over %d logits: %.2f ms/token\n", cfg[c].k, cfg[c].p,
-                cfg[c].mp, n, ms);
+        fprintf(stderr, "sampler temp %.1f top_k %d top_p %.2f min_p %.2f over %d logits (normal, sd 2): %.2f ms/token\n",
+                cfg[c].t, cfg[c].k, cfg[c].p, cfg[c].mp, n, ms);
         cr_assert(ms < 100, "%.1f ms per token", ms);
         loom_sampler_free(s);
     }
+    /* a peaked distribution, as a language model's usually is: the CLI default keeps a few tokens */
+    for (int32_t i = 0; i < n; i++) l[i] = 2.5f * loom_test_rand_normal(&rs);
+    for (int k = 0; k < 30; k++) l[(k * 7919 + 13) % n] = 12.0f + 0.25f * (float)k;
+    loom_sampler *s = make(0.6f, 0, 0.9f, 0.0f, 1);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 20; i++) cr_assert_geq(loom_sampler_sample(s, l, n), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = ((double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-6) / 20;
+    fprintf(stderr, "sampler temp 0.6 top_p 0.90 over %d logits (peaked): %.2f ms/token\n", n, ms);
+    cr_assert(ms < 100, "%.1f ms per token", ms);
+    loom_sampler_free(s);
     loom_free(l);
 }
 
@@ -269,4 +284,152 @@ Test(sampler, top_p_selection_equals_full_sort) {
     loom_free(order);
     loom_free(ids);
     loom_free(pr);
+}
+
+/* ==== the rewrite against the previous implementation (sampler_ref.h): same ids, same candidate lists ==== */
+
+static void fill_logits(float *l, int32_t n, int kind, uint64_t *rs) {
+    for (int32_t i = 0; i < n; i++) {
+        double z = loom_test_rand_normal(rs);
+        switch (kind) {
+        case 0: l[i] = (float)(2.0 * z); break;                 /* flat: top-p keeps a third of the vocabulary */
+        case 1: l[i] = (float)(2.5 * z); break;                 /* peaky, spikes below */
+        case 2: l[i] = (float)(int)(3.0 * z); break;            /* many ties */
+        case 3: l[i] = (float)(0.01 * z); break;                /* almost uniform */
+        default: l[i] = (float)(40.0 * z); break;               /* one token takes everything */
+        }
+    }
+    if (kind == 1)
+        for (int k = 0; k < 30 && n > 0; k++) l[(uint32_t)(loom_test_rand_normal(rs) * 1e6) % (uint32_t)n] = 12.0f + k * 0.1f;
+    if (n > 16 && (kind & 1)) { /* non-finite values where the chain must ignore them */
+        l[n / 3] = NAN;
+        l[n / 2] = -INFINITY;
+    }
+}
+
+static void compare_one(const float *l, int32_t n, const loom_sampler_params *p, int32_t *ids, float *pr,
+                        int32_t *rids, float *rpr, const char *what) {
+    loom_sampler *s;
+    ref_sampler  *r;
+    loom_err      err = {0};
+    cr_assert_eq(loom_sampler_new(&s, p, &err), LOOM_OK);
+    cr_assert_eq(ref_sampler_new(&r, p, &err), LOOM_OK);
+    for (int d = 0; d < 6; d++) { /* several draws: the history and the RNG move on together */
+        int32_t a = loom_sampler_sample(s, l, n), b = ref_sampler_sample(r, l, n);
+        cr_assert_eq(a, b, "%s draw %d: %d, reference %d", what, d, a, b);
+    }
+    int32_t m = loom_sampler_candidates(s, l, n, ids, pr, n), rm = ref_sampler_candidates(r, l, n, rids, rpr, n);
+    cr_assert_eq(m, rm, "%s: %d candidates, reference %d", what, m, rm);
+    for (int32_t i = 0; i < m && i < n; i++) {
+        cr_assert_eq(ids[i], rids[i], "%s: candidate %d", what, i);
+        cr_assert(memcmp(&pr[i], &rpr[i], sizeof pr[i]) == 0, "%s: probability %d: %a vs %a", what, i, pr[i], rpr[i]);
+    }
+    loom_sampler_free(s);
+    ref_sampler_free(r);
+}
+
+Test(sampler, same_draws_as_reference) {
+    static const int32_t sizes[] = {1, 2, 5, 17, 300, 4096, 202048};
+    static const struct {
+        float   t;
+        int32_t k;
+        float   p, mp, pen;
+    } cfg[] = {{0.0f, 0, 1.0f, 0.0f, 1.0f},   {0.6f, 0, 0.9f, 0.0f, 1.0f},  {0.8f, 40, 1.0f, 0.0f, 1.0f},
+               {0.8f, 0, 1.0f, 0.05f, 1.0f},  {0.8f, 40, 0.95f, 0.05f, 1.0f}, {1.0f, 0, 1.0f, 0.0f, 1.0f},
+               {0.8f, 0, 0.95f, 0.0f, 1.0f},  {1.3f, 0, 0.5f, 0.1f, 1.0f},  {0.7f, 1, 1.0f, 0.0f, 1.0f},
+               {0.6f, 0, 0.9f, 0.0f, 1.3f},   {0.9f, 5, 0.3f, 0.0f, 0.8f},  {0.6f, 100000, 0.99f, 0.0f, 1.0f}};
+    const int32_t nmax = 202048;
+    float        *l = loom_malloc(nmax * sizeof *l), *pr = loom_malloc(nmax * sizeof *pr),
+          *rpr = loom_malloc(nmax * sizeof *rpr);
+    int32_t *ids = loom_malloc(nmax * sizeof *ids), *rids = loom_malloc(nmax * sizeof *rids);
+    uint64_t rs = 2024;
+    int      runs = 0;
+    for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
+        for (int kind = 0; kind < 5; kind++) {
+            int32_t n = sizes[si];
+            if (n == nmax && kind > 1) continue; /* the full vocabulary twice is enough for the time budget */
+            fill_logits(l, n, kind, &rs);
+            for (size_t c = 0; c < sizeof cfg / sizeof *cfg; c++) {
+                if (n == nmax && c % 2 && c != 1) continue;
+                loom_sampler_params p = loom_sampler_default_params();
+                p.temperature = cfg[c].t;
+                p.top_k = cfg[c].k;
+                p.top_p = cfg[c].p;
+                p.min_p = cfg[c].mp;
+                p.repeat_penalty = cfg[c].pen;
+                p.repeat_last_n = 8;
+                p.seed = rs ^ (uint64_t)c;
+                char what[96];
+                snprintf(what, sizeof what, "n %d kind %d config %zu", n, kind, c);
+                loom_isa_force(LOOM_ISA_SCALAR); /* the plain C path, then the best this CPU has */
+                compare_one(l, n, &p, ids, pr, rids, rpr, what);
+                loom_isa_force(loom_isa_best());
+                compare_one(l, n, &p, ids, pr, rids, rpr, what);
+                runs++;
+            }
+        }
+    cr_assert_gt(runs, 300);
+    loom_free(l);
+    loom_free(pr);
+    loom_free(rpr);
+    loom_free(ids);
+    loom_free(rids);
+}
+
+/* the AVX2 weights are the C library's exp rounded to float, bit for bit, over the whole useful range */
+void sampler_exp_weights_avx2(float *out, const float *l, const int32_t *ids, int32_t n, double M, double T);
+
+Test(sampler, avx2_exp_is_bit_exact) {
+    const loom_cpu_features *cf = loom_cpu_features_get();
+    if (!cf->avx2 || !cf->fma) cr_skip_test("no AVX2/FMA here");
+    const int32_t n = 1 << 18;
+    float        *l = loom_malloc(n * sizeof *l), *out = loom_malloc(n * sizeof *out);
+    int32_t      *ids = loom_malloc(n * sizeof *ids);
+    uint64_t      rs = 77;
+    const double  T[] = {1.0, 0.6, 0.8, 1.3, 0.05};
+    for (int round = 0; round < 5; round++) {
+        for (int32_t i = 0; i < n; i++) {
+            double u = loom_test_rand_normal(&rs);
+            l[i] = (float)(i % 4 == 0 ? -fabs(u) * 40 : i % 4 == 1 ? -fabs(u) * 3 : u * 8); /* some above M */
+            ids[i] = (int32_t)((uint32_t)(i * 2654435761u) % (uint32_t)n);
+        }
+        l[7] = -INFINITY;
+        l[9] = INFINITY;
+        l[11] = NAN;
+        const double M = 4.0;
+        sampler_exp_weights_avx2(out, l, round & 1 ? ids : NULL, n - round, M, T[round]);
+        for (int32_t i = 0; i < n - round; i++) {
+            float want = (float)exp(((double)l[round & 1 ? ids[i] : i] - M) / T[round]);
+            cr_assert(memcmp(&out[i], &want, sizeof want) == 0, "T %g x %a: %a, exp gives %a", T[round],
+                      ((double)l[round & 1 ? ids[i] : i] - M) / T[round], out[i], want);
+        }
+    }
+    loom_free(l);
+    loom_free(out);
+    loom_free(ids);
+}
+
+/* the top-p selection's margins assume the approximate weights are within a relative 1e-5 (sampler_avx2.c) */
+double sampler_approx_weights_avx2(float *out, const float *l, int32_t n, float M);
+
+Test(sampler, avx2_approx_weights_within_bound) {
+    const loom_cpu_features *cf = loom_cpu_features_get();
+    if (!cf->avx2 || !cf->fma) cr_skip_test("no AVX2/FMA here");
+    const int32_t n = 1 << 18;
+    float        *l = loom_malloc(n * sizeof *l), *out = loom_malloc(n * sizeof *out);
+    const float   M = 3.25f;
+    for (int32_t i = 0; i < n; i++) l[i] = M - (float)i * (100.0f / (float)n); /* x from 0 down to -100 */
+    l[5] = -INFINITY;
+    double sum = sampler_approx_weights_avx2(out, l, n - 3, M), want_sum = 0;
+    for (int32_t i = 0; i < n - 3; i++) {
+        double want = exp((double)l[i] - M);
+        want_sum += want;
+        if ((double)l[i] - M >= -87.0)
+            cr_assert(fabs(out[i] - want) <= 1e-5 * want, "x %g: %a, exp %a", (double)l[i] - M, out[i], want);
+        else
+            cr_assert(out[i] == 0.0f || fabs(out[i] - want) <= 1e-5 * want);
+    }
+    cr_assert(fabs(sum - want_sum) <= 1e-5 * want_sum, "sum %.17g, exp %.17g", sum, want_sum);
+    loom_free(l);
+    loom_free(out);
 }
