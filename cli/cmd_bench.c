@@ -164,7 +164,9 @@ int cmd_bench(int argc, char **argv) {
 
     /* roofline first, on an idle machine, with the benchmark's own thread count */
     const char *int8_isa = "", *f32_isa = "", *amx_isa = "";
-    double bw = loom_roofline_read_bw(pool, (size_t)512 << 20, 5);
+    /* the probe runs again after the model tests and the better of the two is the roofline: a neighbour's
+     * burst during one probe must not make the kernels look better than the machine allows */
+    double bw = loom_roofline_read_bw(pool, (size_t)512 << 20, 8);
     double peak_int8 = loom_roofline_peak(pool, LOOM_PEAK_INT8_DOT, &int8_isa);
     /* where the quantized GEMM runs on AMX tiles, prefill is measured against the AMX peak */
     double peak_amx = loom_roofline_peak(pool, LOOM_PEAK_INT8_AMX, &amx_isa);
@@ -174,8 +176,9 @@ int cmd_bench(int argc, char **argv) {
     }
     double peak_f32 = loom_roofline_peak(pool, LOOM_PEAK_F32_FMA, &f32_isa);
     if (!o.json) {
-        printf("roofline (%d threads): read bandwidth %.2f GB/s, %s peak %.0f GOP/s, %s peak %.1f GFLOP/s\n\n", o.threads,
-               bw / 1e9, int8_isa, peak_int8 / 1e9, f32_isa, peak_f32 / 1e9);
+        printf("roofline (%d threads): read bandwidth %.2f GB/s (probed again after the runs; tg uses the better),\n"
+               "                      %s peak %.0f GOP/s, %s peak %.1f GFLOP/s\n\n",
+               o.threads, bw / 1e9, int8_isa, peak_int8 / 1e9, f32_isa, peak_f32 / 1e9);
     }
     json_object_set_new(js, "threads", json_integer(o.threads));
     json_object_set_new(js, "read_bw_gbs", json_real(bw / 1e9));
@@ -238,6 +241,9 @@ int cmd_bench(int argc, char **argv) {
         for (int k = 0; k < o.n_gen; k++) kv_avg += kv_bytes_at(hp, k);
         kv_avg /= o.n_gen > 0 ? o.n_gen : 1;
         for (int k = 0; k < o.n_prompt; k++) attn_pp += attn_macs_at(hp, k);
+        double bw_after = loom_roofline_read_bw(pool, (size_t)512 << 20, 8);
+        if (bw_after > bw) bw = bw_after;
+        json_object_set_new(js, "read_bw_gbs", json_real(bw / 1e9));
         double bytes_tok = c.bytes_per_token + kv_avg;
         double tg_ratio = bw > 0 ? tg_mean * bytes_tok / bw : 0;
         double pp_ops_tok = 2 * (c.macs_per_token + (o.n_prompt ? attn_pp / o.n_prompt + c.head_macs / o.n_prompt : 0));

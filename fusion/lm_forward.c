@@ -28,6 +28,7 @@
 #include "fusion/lm_int.h"
 
 #define LM_MAX_BATCH 512
+#define LM_MAX_EXPERTS 4096 /* lm_load.c refuses more */
 
 /* ==== scratch layout ==== */
 
@@ -49,10 +50,10 @@ static batch_dims dims_of(const loom_lm_hparams *hp) {
     return m;
 }
 
-/* Must cover every loom_arena_alloc in eval_batch (16 allocations, each padded to LOOM_ALIGN). */
+/* Must cover every loom_arena_alloc in eval_batch (17 allocations, each padded to LOOM_ALIGN). */
 static size_t scratch_bytes(const loom_lm_hparams *hp, size_t B, size_t n_ctx, size_t n_threads) {
     batch_dims m = dims_of(hp);
-    size_t floats = B * (m.d + 2 * m.wide + m.qd + 2 * m.kvd + 2 * m.hidden + m.d + m.K * m.d + m.E + 3 * m.K);
+    size_t floats = B * (m.d + 2 * m.wide + m.qd + 2 * m.kvd + 2 * m.hidden + 2 * m.K * m.d + m.E + 4 * m.K);
     floats += m.d;
     (void)n_ctx;
     (void)n_threads;
@@ -189,12 +190,102 @@ typedef struct batch_bufs {
     int32_t *sel;   /* [n, k] selected experts */
     float   *gate;  /* [n, k] sigmoid weights */
     int32_t *order; /* [n * k] token-slot indices grouped by expert */
+    int32_t *where; /* [n * k] row of each slot in the grouped buffers */
 } batch_bufs;
 
 /* down( silu(h1) * h2 ) into out, where h1/h2 already hold the gate/up products. */
+static void rope_rows(float *x, int64_t n, int n_heads, int dh, int64_t pos0, const float *inv_freq, float *cs) {
+    int n_pairs = dh / 2;
+    for (int64_t i = 0; i < n; i++) {
+        float p = (float)(pos0 + i);
+        for (int k = 0; k < n_pairs; k++) {
+            float ang = p * inv_freq[k];
+            cs[2 * k] = cosf(ang);
+            cs[2 * k + 1] = sinf(ang);
+        }
+        for (int h = 0; h < n_heads; h++) loom_op_rope_pairs(x + (i * n_heads + h) * dh, cs, n_pairs);
+    }
+}
+
+/* ==== row-parallel elementwise steps ====
+ * With the matmuls on AMX/VNNI, the per-row work between them (norms, RoPE, residuals, SwiGLU) would cap the
+ * 1 -> 2 thread prefill speed-up if it ran on one thread, so it is split over rows too. Small batches (a decode
+ * step) run inline: a dispatch costs more than the work. */
+
+enum { ROWS_ADD_NORM, ROWS_QK, ROWS_SWIGLU, ROWS_GATHER, ROWS_SCATTER };
+
+typedef struct rows_job {
+    const loom_lm  *lm;
+    const lm_layer *L;
+    batch_bufs     *b;
+    float          *x;    /* ADD_NORM: x += add, then xn = rmsnorm(x) * norm when norm is set */
+    const float    *add;
+    const float    *norm;
+    int64_t         pos0; /* QK: position of row 0 */
+    const float    *hn;   /* GATHER: the normed FFN input [n, d] */
+    float          *out;  /* SCATTER: the FFN output [n, d] */
+    int             K;    /* experts per token */
+    int             what;
+} rows_job;
+
+static void rows_run(void *arg, int64_t begin, int64_t end, int ith) {
+    (void)ith;
+    const rows_job *j = arg;
+    const loom_lm_hparams *hp = &j->lm->hp;
+    batch_bufs *b = j->b;
+    int d = hp->d_model, dh = hp->d_head;
+    int64_t qd = (int64_t)hp->n_head * dh, kvd = (int64_t)hp->n_kv_head * dh;
+    if (j->what == ROWS_ADD_NORM) {
+        for (int64_t i = begin; i < end; i++) {
+            float *x = j->x + i * d;
+            if (j->add)
+                for (int c = 0; c < d; c++) x[c] += j->add[i * d + c];
+            if (j->norm) loom_op_rmsnorm(b->xn + i * d, x, j->norm, d, hp->norm_eps);
+        }
+    } else if (j->what == ROWS_QK) {
+        if (j->L->use_rope) {
+            float cs[2048];
+            rope_rows(b->q + begin * qd, end - begin, hp->n_head, dh, j->pos0 + begin, j->lm->inv_freq, cs);
+            rope_rows(b->k + begin * kvd, end - begin, hp->n_kv_head, dh, j->pos0 + begin, j->lm->inv_freq, cs);
+            if (hp->use_qk_norm) {
+                for (int64_t r = begin * hp->n_head; r < end * hp->n_head; r++)
+                    loom_op_rmsnorm(b->q + r * dh, b->q + r * dh, NULL, dh, hp->norm_eps);
+                for (int64_t r = begin * hp->n_kv_head; r < end * hp->n_kv_head; r++)
+                    loom_op_rmsnorm(b->k + r * dh, b->k + r * dh, NULL, dh, hp->norm_eps);
+            }
+        } else {
+            for (int64_t i = begin; i < end; i++) {
+                double p = (double)(j->pos0 + i);
+                float sc = (float)(log(floor((p + 1.0) / hp->temp_floor_scale) + 1.0) * hp->temp_attn_scale + 1.0);
+                for (int64_t c = 0; c < qd; c++) b->q[i * qd + c] *= sc;
+            }
+        }
+    } else if (j->what == ROWS_SWIGLU) { /* over the flat range of h1/h2 */
+        for (int64_t i = begin; i < end; i++) b->h1[i] = loom_silu(b->h1[i]) * b->h2[i];
+    } else if (j->what == ROWS_GATHER) { /* expert input rows, grouped by expert: g * hn (weight on the input) */
+        for (int64_t c = begin; c < end; c++) {
+            int64_t slot = b->order[c], i = slot / j->K;
+            float g = b->gate[slot];
+            for (int t = 0; t < d; t++) b->gathered[c * d + t] = g * j->hn[i * d + t];
+        }
+    } else { /* ROWS_SCATTER: per token, so no two threads add into the same row */
+        for (int64_t i = begin; i < end; i++)
+            for (int k = 0; k < j->K; k++) {
+                const float *y = b->ffn + (int64_t)b->where[i * j->K + k] * d;
+                for (int t = 0; t < d; t++) j->out[i * d + t] += y[t];
+            }
+    }
+}
+
+static void rows_parallel(loom_lm_session *s, rows_job *j, int64_t n, int64_t min_parallel) {
+    j->lm = s->lm;
+    if (n < min_parallel) rows_run(j, 0, n, 0);
+    else loom_pool_for(s->pool, n, rows_run, j);
+}
+
 static int swiglu_down(loom_lm_session *s, float *out, const lm_weight *dn, int e, int64_t n, batch_bufs *b) {
-    int64_t hw = dn->n_in;
-    for (int64_t i = 0; i < n * hw; i++) b->h1[i] = loom_silu(b->h1[i]) * b->h2[i];
+    rows_job j = {.b = b, .what = ROWS_SWIGLU};
+    rows_parallel(s, &j, n * dn->n_in, 4 * dn->n_in);
     return mm(s, out, dn, e >= 0 ? expert_slice(dn, e) : NULL, b->h1, n);
 }
 
@@ -230,37 +321,30 @@ static int moe_forward(loom_lm_session *s, const lm_layer *L, const float *hn, f
             b->gate[i * K + k] = loom_sigmoid(r[best]);
         }
     }
-    /* routed experts: tokens grouped by expert, so each expert's weights are read once per batch */
+    /* routed experts: slots sorted by expert (counting sort), so each expert's weights are read once per batch;
+     * order[c] is the slot in row c of the grouped buffers, where[slot] the row of a slot */
+    int32_t first[LM_MAX_EXPERTS + 1] = {0};
+    for (int64_t slot = 0; slot < n * K; slot++) first[b->sel[slot] + 1]++;
+    for (int e = 0; e < E; e++) first[e + 1] += first[e];
+    int32_t fill[LM_MAX_EXPERTS];
+    memcpy(fill, first, sizeof(int32_t) * (size_t)E);
+    for (int64_t slot = 0; slot < n * K; slot++) {
+        int32_t row = fill[b->sel[slot]]++;
+        b->order[row] = (int32_t)slot;
+        b->where[slot] = row;
+    }
+    rows_job gather = {.b = b, .hn = hn, .K = K, .what = ROWS_GATHER};
+    rows_parallel(s, &gather, n * K, 4);
     for (int e = 0; e < E; e++) {
-        int64_t cnt = 0;
-        for (int64_t slot = 0; slot < n * K; slot++)
-            if (b->sel[slot] == e) b->order[cnt++] = (int32_t)slot;
+        int64_t cnt = first[e + 1] - first[e];
         if (!cnt) continue;
-        for (int64_t c = 0; c < cnt; c++) {
-            int64_t slot = b->order[c], i = slot / K;
-            float g = b->gate[slot];
-            for (int t = 0; t < d; t++) b->gathered[c * d + t] = g * hn[i * d + t];
-        }
-        if (swiglu(s, b->ffn, &L->gate_exps, &L->up_exps, &L->down_exps, e, b->gathered, cnt, b)) return -1;
-        for (int64_t c = 0; c < cnt; c++) {
-            int64_t i = b->order[c] / K;
-            for (int t = 0; t < d; t++) out[i * d + t] += b->ffn[c * d + t];
-        }
+        if (swiglu(s, b->ffn + (int64_t)first[e] * d, &L->gate_exps, &L->up_exps, &L->down_exps, e,
+                   b->gathered + (int64_t)first[e] * d, cnt, b))
+            return -1;
     }
+    rows_job scatter = {.b = b, .out = out, .K = K, .what = ROWS_SCATTER};
+    rows_parallel(s, &scatter, n, 4);
     return 0;
-}
-
-static void rope_rows(float *x, int64_t n, int n_heads, int dh, int64_t pos0, const float *inv_freq, float *cs) {
-    int n_pairs = dh / 2;
-    for (int64_t i = 0; i < n; i++) {
-        float p = (float)(pos0 + i);
-        for (int k = 0; k < n_pairs; k++) {
-            float ang = p * inv_freq[k];
-            cs[2 * k] = cosf(ang);
-            cs[2 * k + 1] = sinf(ang);
-        }
-        for (int h = 0; h < n_heads; h++) loom_op_rope_pairs(x + (i * n_heads + h) * dh, cs, n_pairs);
-    }
 }
 
 static loom_status layer_forward(loom_lm_session *s, int l, int64_t n, batch_bufs *b, loom_err *err) {
@@ -268,30 +352,18 @@ static loom_status layer_forward(loom_lm_session *s, int l, int64_t n, batch_buf
     const loom_lm_hparams *hp = &lm->hp;
     const lm_layer *L = &lm->layers[l];
     int d = hp->d_model, dh = hp->d_head;
-    int64_t qd = (int64_t)hp->n_head * dh, kvd = (int64_t)hp->n_kv_head * dh;
+    int64_t kvd = (int64_t)hp->n_kv_head * dh;
     int64_t pos0 = s->pos;
 
-    for (int64_t i = 0; i < n; i++) loom_op_rmsnorm(b->xn + i * d, b->x + i * d, L->attn_norm, d, hp->norm_eps);
+    rows_job norm1 = {.b = b, .x = b->x, .norm = L->attn_norm, .what = ROWS_ADD_NORM};
+    rows_parallel(s, &norm1, n, 4);
     loom_matmul_job qkv[3] = {{b->q, L->wq.data, L->wq.type, L->wq.n_out},
                               {b->k, L->wk.data, L->wk.type, L->wk.n_out},
                               {b->v, L->wv.data, L->wv.type, L->wv.n_out}};
     if (loom_matmul_multi(s->pool, qkv, 3, d, b->xn, n))
         return LOOM_FAIL(err, LOOM_ERR_NOMEM, "layer %d: attention projections failed", l);
-    if (L->use_rope) {
-        float cs[2048];
-        rope_rows(b->q, n, hp->n_head, dh, pos0, lm->inv_freq, cs);
-        rope_rows(b->k, n, hp->n_kv_head, dh, pos0, lm->inv_freq, cs);
-        if (hp->use_qk_norm) {
-            for (int64_t r = 0; r < n * hp->n_head; r++) loom_op_rmsnorm(b->q + r * dh, b->q + r * dh, NULL, dh, hp->norm_eps);
-            for (int64_t r = 0; r < n * hp->n_kv_head; r++) loom_op_rmsnorm(b->k + r * dh, b->k + r * dh, NULL, dh, hp->norm_eps);
-        }
-    } else {
-        for (int64_t i = 0; i < n; i++) {
-            double p = (double)(pos0 + i);
-            float sc = (float)(log(floor((p + 1.0) / hp->temp_floor_scale) + 1.0) * hp->temp_attn_scale + 1.0);
-            for (int64_t c = 0; c < qd; c++) b->q[i * qd + c] *= sc;
-        }
-    }
+    rows_job qk = {.L = L, .b = b, .pos0 = pos0, .what = ROWS_QK};
+    rows_parallel(s, &qk, n, 4);
     int64_t tasks_per_kv = (n * (hp->n_head / hp->n_kv_head) + LOOM_ATTN_LANES - 1) / LOOM_ATTN_LANES;
     attn_job job = {hp, &s->kv[l], b->q, b->k, b->v, b->att, n, pos0, tasks_per_kv, L->use_rope};
     loom_pool_for(s->pool, tasks_per_kv * hp->n_kv_head, attn_tasks, &job);
@@ -302,15 +374,16 @@ static loom_status layer_forward(loom_lm_session *s, int l, int64_t n, batch_buf
         memcpy(kv->k + slot * kvd, b->k + i * kvd, sizeof(float) * (size_t)kvd);
         memcpy(kv->v + slot * kvd, b->v + i * kvd, sizeof(float) * (size_t)kvd);
     }
-    if (mm(s, b->xn, &L->wo, NULL, b->att, n)) return LOOM_FAIL(err, LOOM_ERR_NOMEM, "layer %d: output projection failed", l);
-    for (int64_t i = 0; i < n * d; i++) b->x[i] += b->xn[i];
-
-    for (int64_t i = 0; i < n; i++) loom_op_rmsnorm(b->xn + i * d, b->x + i * d, L->ffn_norm, d, hp->norm_eps);
+    if (mm(s, b->ffn, &L->wo, NULL, b->att, n)) return LOOM_FAIL(err, LOOM_ERR_NOMEM, "layer %d: output projection failed", l);
+    /* residual, then the FFN norm of the new x, in one pass over the rows (wo's output went to att2) */
+    rows_job norm2 = {.b = b, .x = b->x, .add = b->ffn, .norm = L->ffn_norm, .what = ROWS_ADD_NORM};
+    rows_parallel(s, &norm2, n, 4);
     /* att is dead after the output projection and at least d wide per row: it takes the FFN output */
     int rc = L->is_moe ? moe_forward(s, L, b->xn, b->att, n, b)
                        : swiglu(s, b->att, &L->gate, &L->up, &L->down, -1, b->xn, n, b);
     if (rc) return LOOM_FAIL(err, LOOM_ERR_NOMEM, "layer %d: feed-forward failed", l);
-    for (int64_t i = 0; i < n * d; i++) b->x[i] += b->att[i];
+    rows_job res = {.b = b, .x = b->x, .add = b->att, .what = ROWS_ADD_NORM};
+    rows_parallel(s, &res, n, 4);
     return LOOM_OK;
 }
 
@@ -334,15 +407,16 @@ static loom_status eval_batch(loom_lm_session *s, const float *x, int64_t n, flo
     b.att = loom_arena_alloc(a, N * wide * sizeof(float));
     b.h1 = loom_arena_alloc(a, N * hidden * sizeof(float));
     b.h2 = loom_arena_alloc(a, N * hidden * sizeof(float));
-    b.ffn = loom_arena_alloc(a, N * d * sizeof(float));
+    b.ffn = loom_arena_alloc(a, N * K * d * sizeof(float));
     b.gathered = loom_arena_alloc(a, N * K * d * sizeof(float));
     b.router = loom_arena_alloc(a, N * E * sizeof(float));
     b.sel = loom_arena_alloc(a, N * K * sizeof(int32_t));
     b.gate = loom_arena_alloc(a, N * K * sizeof(float));
     b.order = loom_arena_alloc(a, N * K * sizeof(int32_t));
+    b.where = loom_arena_alloc(a, N * K * sizeof(int32_t));
     float *norm = loom_arena_alloc(a, d * sizeof(float));
     if (!b.x || !b.xn || !b.q || !b.k || !b.v || !b.att || !b.h1 || !b.h2 || !b.ffn || !b.gathered || !b.router ||
-        !b.sel || !b.gate || !b.order || !norm)
+        !b.sel || !b.gate || !b.order || !b.where || !norm)
         return LOOM_FAIL(err, LOOM_ERR_NOMEM, "scratch arena too small for a batch of %lld", (long long)n);
     memcpy(b.x, x, N * d * sizeof(float));
     for (int l = 0; l < hp->n_layer; l++) {
