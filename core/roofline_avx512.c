@@ -5,10 +5,14 @@
 
 double loom_roofline_fma_avx512(long iters) {
     __m512 a[12], x = _mm512_set1_ps(1.0000001f), y = _mm512_set1_ps(0.9999999f);
+    _Pragma("GCC unroll 16")
     for (int k = 0; k < 12; k++) a[k] = _mm512_set1_ps((float)k);
     for (long i = 0; i < iters; i++)
-        for (int k = 0; k < 12; k++) a[k] = _mm512_fmadd_ps(a[k], x, y);
+        /* unrolled, so the accumulators live in registers (not the stack): the loop measures the FMA ports,
+         * not store-forwarding latency */
+        _Pragma("GCC unroll 16") for (int k = 0; k < 12; k++) a[k] = _mm512_fmadd_ps(a[k], x, y);
     __m512 s = a[0];
+    _Pragma("GCC unroll 16")
     for (int k = 1; k < 12; k++) s = _mm512_add_ps(s, a[k]);
     volatile float sink = _mm512_reduce_add_ps(s);
     (void)sink;
@@ -18,10 +22,14 @@ double loom_roofline_fma_avx512(long iters) {
 double loom_roofline_int8_avx512(long iters) {
     /* vpdpbusd: 64 u8 x s8 multiply-adds into 16 s32 lanes per instruction */
     __m512i a[12], u = _mm512_set1_epi8(3), s = _mm512_set1_epi8(-2);
+    _Pragma("GCC unroll 16")
     for (int k = 0; k < 12; k++) a[k] = _mm512_set1_epi32(k);
     for (long i = 0; i < iters; i++)
-        for (int k = 0; k < 12; k++) a[k] = _mm512_dpbusd_epi32(a[k], u, s);
+        /* unrolled, so the accumulators live in registers (not the stack): the loop measures the FMA ports,
+         * not store-forwarding latency */
+        _Pragma("GCC unroll 16") for (int k = 0; k < 12; k++) a[k] = _mm512_dpbusd_epi32(a[k], u, s);
     __m512i t = a[0];
+    _Pragma("GCC unroll 16")
     for (int k = 1; k < 12; k++) t = _mm512_add_epi32(t, a[k]);
     volatile int sink = _mm512_reduce_add_epi32(t);
     (void)sink;
