@@ -36,11 +36,11 @@ typedef struct loom_attn_task {
     loom_attn_seg  seg[LOOM_ATTN_MAX_SEGS];
 } loom_attn_task;
 
-/* Runs one task with the best kernel for this CPU (AVX-512 when d_head % 16 == 0). */
+/* Runs one task with the best kernel for this CPU (AVX-512 when d_head <= 256). */
 void loom_attn_run(const loom_attn_task *t);
 /* The scalar reference (and the fallback). */
 void loom_attn_run_ref(const loom_attn_task *t);
-/* AVX-512 version (core/attn_avx512.c); requires d_head % 16 == 0 and d_head <= 256. */
+/* AVX-512 version (core/attn_avx512.c); requires d_head <= 256. */
 void loom_attn_run_avx512(const loom_attn_task *t);
 
 #endif

@@ -1,4 +1,5 @@
-/* core/attn_avx512.c — AVX-512 fused attention (see attn.h), compiled with -mavx512f/dq.
+/* core/attn_avx512.c — AVX-512 fused attention (see attn.h), compiled with -mavx512f/dq. Any d_head up to 256
+ * (a partial last 16-float chunk is read and written with masks).
  *
  * The 16 query vectors sit in the 16 lanes of a register: the scores of one key against all queries are one
  * zmm, computed as sum_d k[d] * Qt[d] with Q transposed once per task (Qt[d] = the d-th element of every
@@ -36,7 +37,8 @@ static inline __m512 exp512(__m512 x) {
 
 /* o[m] = o[m] * alpha[m] + sum_j P[j][m] v[j] for every lane m < n_q, with o[m] held in NC registers. */
 static inline __attribute__((always_inline)) void update_out(float *O, int n_q, const float *alpha, const float *P,
-                                                             const float *const *vrows, int nk, int NC) {
+                                                             const float *const *vrows, int nk, int NC,
+                                                             __mmask16 tail) {
     for (int m = 0; m < n_q; m++) {
         __m512 acc[16];
         float *om = O + m * NC * 16;
@@ -47,20 +49,23 @@ static inline __attribute__((always_inline)) void update_out(float *O, int n_q, 
             if (pj == 0.0f) continue; /* masked key for this lane */
             __m512 pv = _mm512_set1_ps(pj);
             const float *v = vrows[j];
-            for (int c = 0; c < NC; c++) acc[c] = _mm512_fmadd_ps(pv, _mm512_loadu_ps(v + 16 * c), acc[c]);
+            for (int c = 0; c < NC - 1; c++) acc[c] = _mm512_fmadd_ps(pv, _mm512_loadu_ps(v + 16 * c), acc[c]);
+            /* the last chunk may be partial (d_head 88 in the ViT): never read past the row */
+            acc[NC - 1] = _mm512_fmadd_ps(pv, _mm512_maskz_loadu_ps(tail, v + 16 * (NC - 1)), acc[NC - 1]);
         }
         for (int c = 0; c < NC; c++) _mm512_store_ps(om + 16 * c, acc[c]);
     }
 }
 
 void loom_attn_run_avx512(const loom_attn_task *t) {
-    const int dh = t->d_head, NC = dh / 16, nq = t->n_q;
+    const int dh = t->d_head, NC = (dh + 15) / 16, nq = t->n_q;
+    const __mmask16 tail = dh % 16 ? (__mmask16)((1u << (dh % 16)) - 1) : (__mmask16)0xFFFF;
     _Alignas(64) float Qt[256 * 16];
     _Alignas(64) float O[16 * 256];
     _Alignas(64) float P[KB * 16];
     _Alignas(64) float alpha[16];
     memset(Qt, 0, sizeof(float) * (size_t)dh * 16);
-    memset(O, 0, sizeof(float) * (size_t)dh * 16);
+    memset(O, 0, sizeof(float) * (size_t)NC * 16 * 16);
     for (int m = 0; m < nq; m++)
         for (int d = 0; d < dh; d++) Qt[d * 16 + m] = t->q[m][d] * t->scale;
     int32_t lo[16], hi[16];
@@ -133,10 +138,11 @@ void loom_attn_run_avx512(const loom_attn_task *t) {
             mx = nmx;
             _mm512_store_ps(alpha, a);
             switch (NC) {
-            case 2: update_out(O, nq, alpha, P, vrows, nk, 2); break;
-            case 4: update_out(O, nq, alpha, P, vrows, nk, 4); break;
-            case 8: update_out(O, nq, alpha, P, vrows, nk, 8); break;
-            default: update_out(O, nq, alpha, P, vrows, nk, NC); break;
+            case 2: update_out(O, nq, alpha, P, vrows, nk, 2, tail); break;
+            case 4: update_out(O, nq, alpha, P, vrows, nk, 4, tail); break;
+            case 6: update_out(O, nq, alpha, P, vrows, nk, 6, tail); break;
+            case 8: update_out(O, nq, alpha, P, vrows, nk, 8, tail); break;
+            default: update_out(O, nq, alpha, P, vrows, nk, NC, tail); break;
             }
         }
     }
@@ -145,6 +151,7 @@ void loom_attn_run_avx512(const loom_attn_task *t) {
     for (int m = 0; m < nq; m++) {
         __m512 inv = _mm512_set1_ps(lsum[m] > 0.0f ? 1.0f / lsum[m] : 0.0f);
         for (int c = 0; c < NC; c++)
-            _mm512_storeu_ps(t->out[m] + 16 * c, _mm512_mul_ps(_mm512_load_ps(O + (m * NC + c) * 16), inv));
+            _mm512_mask_storeu_ps(t->out[m] + 16 * c, c == NC - 1 ? tail : (__mmask16)0xFFFF,
+                                  _mm512_mul_ps(_mm512_load_ps(O + (m * NC + c) * 16), inv));
     }
 }

@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/attn.h"
 #include "core/matmul.h"
 #include "core/ops.h"
 #include "vision/vit_int.h"
@@ -55,7 +56,7 @@ static loom_status enc_buf_alloc(enc_buf *b, const loom_vit_hparams *hp, int64_t
     size_t f_xn = max3(n_tok * d, n_out * (size_t)hp->d_shuffle, n_out * (size_t)hp->d_adapter);
     size_t f_tmp = max3(n_tok * d, n_out * (size_t)hp->d_adapter, 0);
     size_t f_big = max3(3 * n_tok * d, n_tok * (size_t)hp->d_ff, (size_t)hp->n_patch * pd);
-    b->attn_floats = 3 * n_tok * (size_t)hp->d_head + VIT_ATTN_QB * n_tok;
+    b->attn_floats = 3 * n_tok * (size_t)hp->d_head; /* per thread: one head's Q, K, V */
     b->attn_floats = (b->attn_floats + 15) & ~(size_t)15; /* keep each thread's strip 64-byte aligned */
     size_t per_tile = f_x + f_xn + f_tmp + f_big, total, attn_total;
     if (!loom_size_mul(per_tile, (size_t)T, &total) || !loom_size_mul(b->attn_floats, (size_t)n_threads, &attn_total) ||
@@ -182,7 +183,6 @@ static void attn_range(void *vctx, int64_t i0, int64_t i1, int ith) {
     int64_t n_tok = hp->n_tok, d = hp->d_vis, dh = hp->d_head, N = c->T * n_tok;
     const float *q = c->b->big, *k = q + N * d, *v = k + N * d;
     float *Qh = c->b->attn + (size_t)ith * c->b->attn_floats, *Kh = Qh + n_tok * dh, *Vh = Kh + n_tok * dh;
-    float *S = Vh + n_tok * dh;
     float scale = (float)(1.0 / sqrt((double)dh));
     for (int64_t item = i0; item < i1; item++) {
         int64_t t = item / hp->n_head, h = item % hp->n_head, off = h * dh;
@@ -199,7 +199,22 @@ static void attn_range(void *vctx, int64_t i0, int64_t i1, int ith) {
             loom_op_rope_pairs(qi, cs, dh / 2);
             loom_op_rope_pairs(ki, cs, dh / 2);
         }
-        vit_attn_head(c->dst + t * n_tok * d + off, d, Qh, Kh, Vh, n_tok, (int)dh, scale, S);
+        /* bidirectional: every query sees all n_tok keys; 16 queries per pass of the fused kernel */
+        for (int64_t i0q = 0; i0q < n_tok; i0q += LOOM_ATTN_LANES) {
+            loom_attn_task at;
+            at.n_q = (int)(n_tok - i0q < LOOM_ATTN_LANES ? n_tok - i0q : LOOM_ATTN_LANES);
+            at.d_head = (int)dh;
+            at.scale = scale;
+            for (int m = 0; m < at.n_q; m++) {
+                at.q[m] = Qh + (i0q + m) * dh;
+                at.out[m] = c->dst + (t * n_tok + i0q + m) * d + off;
+                at.lo[m] = 0;
+                at.hi[m] = n_tok - 1;
+            }
+            at.n_seg = 1;
+            at.seg[0] = (loom_attn_seg){Kh, Vh, dh, 0, n_tok};
+            loom_attn_run(&at);
+        }
     }
 }
 

@@ -41,18 +41,7 @@ struct loom_vit {
     float           *f32_copies; /* f32 copies of vectors stored as F16/BF16 */
 };
 
-/* ==== kernels (vit_simd.c, AVX2 build in vit_simd_avx2.c) ==== */
-
-#define VIT_ATTN_QB 4 /* queries per block: each key/value row is loaded once per block */
-
-/* O[i] = softmax_j(scale * Q[i]·K[j]) V[j], i, j < n. Q, K, V [n, dh] f32 contiguous; O row i at O + i*ldo;
- * S scratch [VIT_ATTN_QB, n] f32. Dispatches to the AVX2 build when loom_isa_active() allows it. */
-void vit_attn_head(float *O, int64_t ldo, const float *Q, const float *K, const float *V, int64_t n, int dh,
-                   float scale, float *S);
-void vit_attn_head_ref(float *O, int64_t ldo, const float *Q, const float *K, const float *V, int64_t n, int dh,
-                       float scale, float *S);
-void vit_attn_head_avx2(float *O, int64_t ldo, const float *Q, const float *K, const float *V, int64_t n, int dh,
-                        float scale, float *S);
+/* ==== kernels (vit_simd.c, AVX2 build in vit_simd_avx2.c; attention is core/attn) ==== */
 
 /* x[i] = GELU(x[i] + bias[i]) (bias may be NULL), erf form to ~2e-7 absolute on erf (see vit_simd.c). */
 void vit_gelu_row(float *x, const float *bias, int64_t n);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/attn.h"
 #include "core/gguf.h"
 #include "core/matmul.h"
 #include "core/ops.h"
@@ -207,8 +208,29 @@ Test(vit, bad_arguments) {
 
 /* ==== attention kernel ==== */
 
-/* Scalar and AVX2 builds against a double-precision reference, on sizes that exercise the query-block tail
- * (n % 4 != 0) and head widths that are not multiples of 8. */
+/* The ViT's bidirectional attention (core/attn, as vision/vit.c calls it: 16 queries per task, all keys
+ * visible): scalar reference and SIMD dispatch against a double-precision softmax, on sizes that exercise the
+ * 16-query tail and head widths that are not multiples of 16 (88 in Llama 4). */
+static void vit_style_attention(bool reference, float *O, int ldo, const float *Q, const float *K, const float *V,
+                                int n, int dh, float scale) {
+    for (int i0 = 0; i0 < n; i0 += LOOM_ATTN_LANES) {
+        loom_attn_task t;
+        t.n_q = n - i0 < LOOM_ATTN_LANES ? n - i0 : LOOM_ATTN_LANES;
+        t.d_head = dh;
+        t.scale = scale;
+        for (int m = 0; m < t.n_q; m++) {
+            t.q[m] = Q + (i0 + m) * dh;
+            t.out[m] = O + (i0 + m) * ldo;
+            t.lo[m] = 0;
+            t.hi[m] = n - 1;
+        }
+        t.n_seg = 1;
+        t.seg[0] = (loom_attn_seg){K, V, dh, 0, n};
+        if (reference) loom_attn_run_ref(&t);
+        else loom_attn_run(&t);
+    }
+}
+
 Test(vit, attention_kernel) {
     static const int ns[] = {1, 5, 37, 130};
     static const int dhs[] = {4, 12, 16, 88};
@@ -217,7 +239,7 @@ Test(vit, attention_kernel) {
         for (size_t b = 0; b < sizeof dhs / sizeof *dhs; b++) {
             int n = ns[a], dh = dhs[b], ldo = dh + 3;
             float *Q = loom_malloc(sizeof(float) * n * dh), *K = loom_malloc(sizeof(float) * n * dh);
-            float *V = loom_malloc(sizeof(float) * n * dh), *S = loom_malloc(sizeof(float) * VIT_ATTN_QB * n);
+            float *V = loom_malloc(sizeof(float) * n * dh);
             float *O1 = loom_calloc((size_t)n * ldo, sizeof(float)), *O2 = loom_calloc((size_t)n * ldo, sizeof(float));
             for (int i = 0; i < n * dh; i++) {
                 Q[i] = loom_test_rand_normal(&seed);
@@ -225,11 +247,8 @@ Test(vit, attention_kernel) {
                 V[i] = loom_test_rand_normal(&seed);
             }
             float scale = 1.0f / sqrtf((float)dh);
-            vit_attn_head_ref(O1, ldo, Q, K, V, n, dh, scale, S);
-            if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-                vit_attn_head_avx2(O2, ldo, Q, K, V, n, dh, scale, S);
-            else
-                vit_attn_head(O2, ldo, Q, K, V, n, dh, scale, S);
+            vit_style_attention(true, O1, ldo, Q, K, V, n, dh, scale);
+            vit_style_attention(false, O2, ldo, Q, K, V, n, dh, scale);
             double *p = loom_malloc(sizeof(double) * n);
             for (int i = 0; i < n; i++) {
                 double mx = -INFINITY, sum = 0;
@@ -255,7 +274,6 @@ Test(vit, attention_kernel) {
             loom_free(Q);
             loom_free(K);
             loom_free(V);
-            loom_free(S);
             loom_free(O1);
             loom_free(O2);
         }
