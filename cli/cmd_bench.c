@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "cli/cli_common.h"
 #include "cli/commands.h"
@@ -47,6 +48,16 @@ static void stats_of(const sample_set *s, double *mean, double *sd) {
     for (int i = 0; i < s->n; i++) q += (s->v[i] - m) * (s->v[i] - m);
     *mean = m;
     *sd = s->n > 1 ? sqrt(q / (s->n - 1)) : 0;
+}
+
+/* Resident set now, in bytes (/proc/self/statm), or 0 when unavailable. */
+static double rss_now(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages_total = 0, pages_res = 0;
+    if (!f) return 0;
+    int ok = fscanf(f, "%ld %ld", &pages_total, &pages_res) == 2;
+    fclose(f);
+    return ok ? (double)pages_res * (double)sysconf(_SC_PAGESIZE) : 0;
 }
 
 static int starts_with(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
@@ -241,6 +252,13 @@ int cmd_bench(int argc, char **argv) {
         for (int k = 0; k < o.n_gen; k++) kv_avg += kv_bytes_at(hp, k);
         kv_avg /= o.n_gen > 0 ? o.n_gen : 1;
         for (int k = 0; k < o.n_prompt; k++) attn_pp += attn_macs_at(hp, k);
+        /* resident memory of the model itself: weights + KV cache + scratch, before the second probe's buffer */
+        double model_rss = rss_now();
+        json_object_set_new(js, "model_rss_mb", json_real(model_rss / 1048576.0));
+        json_object_set_new(js, "weights_mb", json_real(c.file_bytes / 1048576.0));
+        if (!o.json)
+            printf("resident after the runs: %.1f MB (weights %.1f MB, KV cache and scratch the rest)\n",
+                   model_rss / 1048576.0, c.file_bytes / 1048576.0);
         double bw_after = loom_roofline_read_bw(pool, (size_t)512 << 20, 8);
         if (bw_after > bw) bw = bw_after;
         json_object_set_new(js, "read_bw_gbs", json_real(bw / 1e9));
@@ -322,7 +340,7 @@ int cmd_bench(int argc, char **argv) {
         printf("%s\n", txt ? txt : "{}");
         free(txt);
     } else {
-        printf("\npeak RSS: %.1f MB\n", ru.ru_maxrss / 1024.0);
+        printf("\npeak RSS: %.1f MB (includes the 512 MiB bandwidth probe buffer)\n", ru.ru_maxrss / 1024.0);
     }
     rc = 0;
     goto done;
