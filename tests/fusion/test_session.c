@@ -122,3 +122,52 @@ Test(session, errors) {
     loom_session_free(s);
     loom_model_close(m);
 }
+
+/* The whole image path — decode, tiles, our ViT, splice, backbone — against Meta's last-position logits and
+ * greedy continuation for the reference chat prompt (img3 + "Describe this image."), on all three models. */
+Test(session, image_chat_logits_match_meta_end_to_end) {
+    static const char *models[] = {"scout-like-c16", "maverick-like-c16", "scout-like"};
+    char img[512], mmproj[512];
+    LOOM_SHARED_PATH(img, TINY "images/img3_480x640.png");
+    LOOM_SHARED_PATH(mmproj, TINY "models/mmproj-tiny-llama4.gguf");
+    for (int mi = 0; mi < 3; mi++) {
+        char rel[256], model[512], ref[512];
+        snprintf(rel, sizeof rel, TINY "models/%s.gguf", models[mi]);
+        LOOM_SHARED_PATH(model, rel);
+        snprintf(rel, sizeof rel, TINY "chat/%s.last_logits.f32", models[mi]);
+        LOOM_SHARED_PATH(ref, rel);
+        loom_model *m;
+        loom_err err = {0};
+        cr_assert_eq(loom_model_open(&m, model, mmproj, NULL, &err), LOOM_OK, "%s", err.msg);
+        loom_session *s;
+        loom_session_params sp = loom_session_default_params();
+        sp.n_ctx = 1024;
+        sp.n_threads = 2;
+        cr_assert_eq(loom_session_new(&s, m, &sp, &err), LOOM_OK);
+        loom_item items[2] = {{.kind = LOOM_ITEM_IMAGE_FILE, .path = img},
+                              {.kind = LOOM_ITEM_TEXT, .text = "Describe this image."}};
+        cr_assert_eq(loom_session_set_chat(s, items, 2, NULL, &err), LOOM_OK, "%s", err.msg);
+        size_t n;
+        loom_session_prompt_ids(s, &n);
+        float *logits = loom_malloc(sizeof(float) * n * 2013);
+        loom_gen_params gp = loom_gen_default_params();
+        gp.n_predict = 0;
+        gp.prompt_logits = logits;
+        cr_assert_eq(loom_session_generate(s, &gp, NULL, NULL, NULL, &err), LOOM_OK, "%s", err.msg);
+        size_t bytes = 0;
+        float *want = loom_test_read_file(ref, &bytes);
+        cr_assert_eq(bytes, 2013 * sizeof(float));
+        const float *last = logits + (n - 1) * 2013;
+        float max_ref = 0, max_d = 0;
+        for (int v = 0; v < 2013; v++) {
+            max_ref = fmaxf(max_ref, fabsf(want[v]));
+            max_d = fmaxf(max_d, fabsf(last[v] - want[v]));
+        }
+        cr_log_info("%s: image chat last logits max|Δ| = %.3g (max|ref| %.3g)", models[mi], max_d, max_ref);
+        cr_expect(max_d <= 1e-4f * max_ref, "%s: max|Δ| %g > 1e-4 * %g", models[mi], max_d, max_ref);
+        loom_free(want);
+        loom_free(logits);
+        loom_session_free(s);
+        loom_model_close(m);
+    }
+}
