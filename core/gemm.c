@@ -11,6 +11,7 @@
 
 #include "core/alloc.h"
 #include "core/gemm_int.h"
+#include "core/tls_scratch.h"
 #include "core/matmul_int.h"
 
 /* Below this many tokens the dot4 path (no packing) is used. Measured (Q4_K 2048x1024, one thread): AMX
@@ -22,54 +23,11 @@
 
 #define ALIGN_UP(x) (((x) + 63) & ~(size_t)63)
 
-/* ==== scratch ==== */
+/* ==== scratch: core/tls_scratch.h ==== */
 
-typedef struct gscratch {
-    void  *p;
-    size_t cap;
-} gscratch;
+static void *gscratch_get(size_t n) { return loom_tls_scratch_get(LOOM_TLS_GEMM, n); }
 
-static pthread_key_t  g_key;
-static pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
-
-static void gscratch_destroy(void *v) {
-    gscratch *s = v;
-    if (!s) return;
-    loom_free(s->p);
-    loom_free(s);
-}
-
-static void key_init(void) { pthread_key_create(&g_key, gscratch_destroy); }
-
-static void *gscratch_get(size_t n) {
-    pthread_once(&g_key_once, key_init);
-    gscratch *s = pthread_getspecific(g_key);
-    if (!s) {
-        s = loom_calloc(1, sizeof *s);
-        if (!s) return NULL;
-        if (pthread_setspecific(g_key, s) != 0) {
-            loom_free(s);
-            return NULL;
-        }
-    }
-    if (s->cap < n) {
-        size_t cap = s->cap + s->cap / 2 > n ? s->cap + s->cap / 2 : n;
-        void *p = loom_malloc(cap);
-        if (!p) return NULL;
-        loom_free(s->p);
-        s->p = p;
-        s->cap = cap;
-    }
-    return s->p;
-}
-
-void loom_gemm_scratch_release(void) {
-    pthread_once(&g_key_once, key_init);
-    gscratch *s = pthread_getspecific(g_key);
-    if (!s) return;
-    pthread_setspecific(g_key, NULL);
-    gscratch_destroy(s);
-}
+void loom_gemm_scratch_release(void) { loom_tls_scratch_release(LOOM_TLS_GEMM); }
 
 /* ==== ISA tables and AMX state ==== */
 

@@ -100,54 +100,11 @@ float loom_vec_dot(loom_dtype wt, int64_t n, const void *w_row, const void *xq) 
     return loom_vec_dot_isa(loom_isa_active(), wt, n, w_row, xq);
 }
 
-/* ==== per-thread scratch ==== */
+/* ==== per-thread scratch: core/tls_scratch.h ==== */
 
-typedef struct scratch {
-    void  *p;
-    size_t cap;
-} scratch;
+static void *scratch_get(size_t n) { return loom_tls_scratch_get(LOOM_TLS_MATMUL, n); }
 
-static pthread_key_t  g_scratch_key;
-static pthread_once_t g_scratch_once = PTHREAD_ONCE_INIT;
-
-static void scratch_destroy(void *v) {
-    scratch *s = v;
-    if (!s) return;
-    loom_free(s->p);
-    loom_free(s);
-}
-
-static void scratch_key_init(void) { pthread_key_create(&g_scratch_key, scratch_destroy); }
-
-static void *scratch_get(size_t n) {
-    pthread_once(&g_scratch_once, scratch_key_init);
-    scratch *s = pthread_getspecific(g_scratch_key);
-    if (!s) {
-        s = loom_calloc(1, sizeof *s);
-        if (!s) return NULL;
-        if (pthread_setspecific(g_scratch_key, s) != 0) {
-            loom_free(s);
-            return NULL;
-        }
-    }
-    if (s->cap < n) {
-        size_t cap = s->cap + s->cap / 2 > n ? s->cap + s->cap / 2 : n; /* grow geometrically */
-        void *p = loom_malloc(cap);
-        if (!p) return NULL;
-        loom_free(s->p);
-        s->p = p;
-        s->cap = cap;
-    }
-    return s->p;
-}
-
-void loom_matmul_scratch_release(void) {
-    pthread_once(&g_scratch_once, scratch_key_init);
-    scratch *s = pthread_getspecific(g_scratch_key);
-    if (!s) return;
-    pthread_setspecific(g_scratch_key, NULL);
-    scratch_destroy(s);
-}
+void loom_matmul_scratch_release(void) { loom_tls_scratch_release(LOOM_TLS_MATMUL); }
 
 /* ==== threaded products ==== */
 
