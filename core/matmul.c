@@ -21,6 +21,7 @@
 #include "core/alloc.h"
 #include "core/gemm_int.h"
 #include "core/matmul_int.h"
+#include "core/tls_scratch.h"
 
 #define ROW_ALIGN 16
 #define TILE_ROWS 16
