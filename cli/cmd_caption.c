@@ -281,7 +281,7 @@ int cmd_caption(int argc, char **argv) {
         if (show_progress) loom_progress_update(&prog, job + 1);
     }
     if (show_progress) loom_progress_end(&prog);
-    if (!o.quiet) cli_print_timings(&total);
+    if (!o.quiet && total.n_prompt > 0) cli_print_timings(&total);
     rc = failures ? 1 : 0;
 done:
     loom_session_free(s);
