@@ -163,7 +163,7 @@ loom_status loom_gguf_writer_set_arr_arr(loom_gguf_writer *w, const char *key, u
                                          const void *const *data, const uint64_t *lens);
 /* Remove a key (no-op when absent); setting it again appends it at the end, as ggml's gguf_set_* do. */
 void        loom_gguf_writer_remove_key(loom_gguf_writer *w, const char *key);
-/* Copy every KV pair of g (used by `loom quantize`), optionally skipping one key prefix (NULL: none). */
+/* Copy every KV pair of g (used by `loom quantize` and `loom synth`); remove or overwrite keys afterwards. */
 loom_status loom_gguf_writer_copy_kv(loom_gguf_writer *w, const loom_gguf *g, loom_err *err);
 /* Tensor data is referenced, not copied: it must stay valid until loom_gguf_writer_write returns. */
 loom_status loom_gguf_writer_add_tensor(loom_gguf_writer *w, const char *name, loom_dtype type, int n_dims,
