@@ -51,12 +51,10 @@ static batch_dims dims_of(const loom_lm_hparams *hp) {
 }
 
 /* Must cover every loom_arena_alloc in eval_batch (17 allocations, each padded to LOOM_ALIGN). */
-static size_t scratch_bytes(const loom_lm_hparams *hp, size_t B, size_t n_ctx, size_t n_threads) {
+static size_t scratch_bytes(const loom_lm_hparams *hp, size_t B) {
     batch_dims m = dims_of(hp);
     size_t floats = B * (m.d + 2 * m.wide + m.qd + 2 * m.kvd + 2 * m.hidden + 2 * m.K * m.d + m.E + 4 * m.K);
     floats += m.d;
-    (void)n_ctx;
-    (void)n_threads;
     return floats * sizeof(float) + 20 * LOOM_ALIGN;
 }
 
@@ -88,8 +86,7 @@ loom_status loom_lm_session_new(loom_lm_session **out, const loom_lm *lm, int64_
         s->kv[l].v = loom_malloc(bytes);
         if (!s->kv[l].k || !s->kv[l].v) goto nomem;
     }
-    if (loom_arena_init(&s->scratch, scratch_bytes(hp, (size_t)s->max_batch, (size_t)n_ctx,
-                                                   (size_t)loom_pool_size(s->pool))) != LOOM_OK)
+    if (loom_arena_init(&s->scratch, scratch_bytes(hp, (size_t)s->max_batch)) != LOOM_OK)
         goto nomem;
     *out = s;
     return LOOM_OK;
