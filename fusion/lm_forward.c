@@ -190,7 +190,7 @@ typedef struct batch_bufs {
     int32_t *where; /* [n * k] row of each slot in the grouped buffers */
 } batch_bufs;
 
-/* down( silu(h1) * h2 ) into out, where h1/h2 already hold the gate/up products. */
+/* Rotates the adjacent pairs of every head of n rows at positions pos0.. (LLAMA4.md §1.4). */
 static void rope_rows(float *x, int64_t n, int n_heads, int dh, int64_t pos0, const float *inv_freq, float *cs) {
     int n_pairs = dh / 2;
     for (int64_t i = 0; i < n; i++) {
@@ -280,6 +280,7 @@ static void rows_parallel(loom_lm_session *s, rows_job *j, int64_t n, int64_t mi
     else loom_pool_for(s->pool, n, rows_run, j);
 }
 
+/* down( silu(h1) * h2 ) into out, where h1/h2 already hold the gate/up products. */
 static int swiglu_down(loom_lm_session *s, float *out, const lm_weight *dn, int e, int64_t n, batch_bufs *b) {
     rows_job j = {.b = b, .what = ROWS_SWIGLU};
     rows_parallel(s, &j, n * dn->n_in, 4 * dn->n_in);
