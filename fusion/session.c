@@ -13,7 +13,8 @@
 #include "fusion/fusion.h"
 #include "vision/vit.h"
 
-#define IMAGE_CACHE_MAX 32
+#define IMAGE_CACHE_MAX   32
+#define IMAGE_CACHE_BYTES ((size_t)512 << 20) /* a 17-tile image is ~50 MB of embeddings at Llama 4 width */
 #define PROMPT_SLICE    512
 
 struct loom_model {
@@ -25,6 +26,7 @@ struct loom_model {
 /* One encoded image: its grid and embeddings, keyed by a hash of its pixels and the tiling options. */
 typedef struct image_entry {
     uint64_t hash;
+    size_t   bytes;
     int      grid_h, grid_w, n_tiles;
     float   *embd;  /* [n_tiles * n_tok_out, d_model] */
     uint64_t last_use;
@@ -220,19 +222,27 @@ static loom_status encode_image(loom_session *s, const loom_image *img, image_en
             *out = &s->cache[i];
             goto done;
         }
-    /* evict the least recently used entry */
-    slot = &s->cache[0];
-    for (int i = 0; i < IMAGE_CACHE_MAX; i++) {
-        if (!s->cache[i].embd) {
-            slot = &s->cache[i];
-            break;
+    /* evict least recently used entries until the new one fits the byte budget and a slot is free (the
+     * prompt being built holds copies of its rows, so evicting an entry it used is safe) */
+    size_t rows = (size_t)t->n_tiles * vh->n_tok_out, bytes = rows * (size_t)vh->d_proj * sizeof(float);
+    for (;;) {
+        size_t used = 0;
+        image_entry *lru = NULL;
+        slot = NULL;
+        for (int i = 0; i < IMAGE_CACHE_MAX; i++) {
+            if (!s->cache[i].embd) {
+                if (!slot) slot = &s->cache[i];
+                continue;
+            }
+            used += s->cache[i].bytes;
+            if (!lru || s->cache[i].last_use < lru->last_use) lru = &s->cache[i];
         }
-        if (s->cache[i].last_use < slot->last_use) slot = &s->cache[i];
+        if (slot && (used + bytes <= IMAGE_CACHE_BYTES || !lru)) break;
+        loom_free(lru->embd);
+        memset(lru, 0, sizeof *lru);
     }
-    loom_free(slot->embd);
-    memset(slot, 0, sizeof *slot);
-    size_t rows = (size_t)t->n_tiles * vh->n_tok_out;
-    slot->embd = loom_malloc(rows * (size_t)vh->d_proj * sizeof(float));
+    slot->embd = loom_malloc(bytes);
+    slot->bytes = bytes;
     if (!slot->embd) {
         st = LOOM_FAIL(err, LOOM_ERR_NOMEM, "out of memory for image embeddings");
         goto done;
