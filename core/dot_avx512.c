@@ -282,8 +282,16 @@ INLINE void q45k_dot(int five, int nt, int64_t n, const void *w, const void *xq,
     /* nibble select: bytes 0..31 keep the low nibble (shift 0), bytes 32..63 the high one (shift 4) */
     const __m512i shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
     const __m512i low4 = _mm512_set1_epi8(0x0F), zero = _mm512_setzero_si512();
-    const __m512i mn_idx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 14, 14, 13, 13,
-                                            12, 12, 11, 11, 10, 10, 9, 9, 8, 8);
+    /* Scales and mins are 6-bit unsigned bytes, so an in-lane byte shuffle with zero high bytes (-1 control)
+     * widens them to the int16 words the dpwssd / madd need: one port-5 uop where vpermw takes two. sc_sel[c]:
+     * words 0..15 (low-nibble half of chunk c) get scale 2c, words 16..31 scale 2c+1. */
+    __m512i sc_sel[4];
+    for (int c = 0; c < 4; c++)
+        sc_sel[c] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16((short)(0xFF00 | (2 * c)))),
+                                       _mm256_set1_epi16((short)(0xFF00 | (2 * c + 1))), 1);
+    /* (mn_j, mn_j) word pairs: mins are bytes 8..15; j = 0..3 from the low 128-bit lane, 4..7 the high one */
+    const __m256i mn_sel = _mm256_setr_epi8(8, -1, 8, -1, 9, -1, 9, -1, 10, -1, 10, -1, 11, -1, 11, -1, 12, -1, 12,
+                                            -1, 13, -1, 13, -1, 14, -1, 14, -1, 15, -1, 15, -1);
     __m512  acc[4];
     __m256  accm[4];
     const block_q8_k *y[4];
@@ -303,8 +311,8 @@ INLINE void q45k_dot(int five, int nt, int64_t n, const void *w, const void *xq,
         const __m128 dd = _mm_cvtph_ps(_mm_cvtsi32_si128(dbits)); /* d, dmin */
         const float dw = _mm_cvtss_f32(dd), dmw = _mm_cvtss_f32(_mm_movehdup_ps(dd));
         /* words 0..7 the scales, 8..15 the mins */
-        const __m512i sc16 = _mm512_cvtepu8_epi16(_mm256_castsi128_si256(k4_scales(x4->scales)));
-        const __m256i mn16 = _mm512_castsi512_si256(_mm512_permutexvar_epi16(mn_idx, sc16)); /* (mn_j, mn_j) */
+        const __m512i sc8 = _mm512_broadcast_i32x4(k4_scales(x4->scales)); /* bytes: 8 scales, 8 mins */
+        const __m256i mn16 = _mm256_shuffle_epi8(_mm512_castsi512_si256(sc8), mn_sel);
         __m512i qhz = zero;
         if (five) qhz = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)((const block_q5_k *)blk)->qh));
         __m512i iacc[4][2]; /* two chains per token: vpdpwssd latency would otherwise serialise the chunks */
@@ -319,9 +327,7 @@ INLINE void q45k_dot(int five, int nt, int64_t n, const void *w, const void *xq,
                 q = _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(qhz, sel), q, _mm512_set1_epi8(16));
             }
             /* int16 scale per lane: sc[2c] for the low-nibble half (words 0..15), sc[2c+1] for the high one */
-            const __m512i idx = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16((short)(2 * c))),
-                                                   _mm256_set1_epi16((short)(2 * c + 1)), 1);
-            const __m512i scv = _mm512_permutexvar_epi16(idx, sc16);
+            const __m512i scv = _mm512_shuffle_epi8(sc8, sc_sel[c]);
             for (int t = 0; t < nt; t++) {
                 /* u8 x s8 pairs in s16 (|15 * 127 * 2| fits), then s16 x scale pairs accumulated in s32 */
                 __m512i p = _mm512_maddubs_epi16(q, _mm512_loadu_si512(y[t][b].qs + 64 * c));
