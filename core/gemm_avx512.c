@@ -344,8 +344,8 @@ void gemm_q_amx_end(void) { _tile_release(); }
 INLINE void readout(const gemm_q_layout *L, const int32_t *cb, const uint8_t *meta, int64_t n_in, int64_t g,
                     const float *dw, const float *dmw, const int32_t *mnp, float *F) {
     const __m512 dxv = _mm512_load_ps((const float *)meta + g * GEMM_TB);
-    __m512i bs[4];
-    if (L->has_min)
+    __m512i bs[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+    if (L->has_min) /* (initialised anyway: gcc -O3 cannot see that has_min guards both uses) */
         for (int p = 0; p < 4; p++) bs[p] = _mm512_load_si512((const int32_t *)(meta + meta_bs_off(L, n_in)) + (g * 4 + p) * GEMM_TB);
     for (int r = 0; r < GEMM_RB; r++) {
         __m512i ci = _mm512_load_si512(cb + 16 * r);

@@ -808,14 +808,14 @@ loom_status loom_gguf_get_str(const loom_gguf *g, const char *key, loom_gguf_str
 }
 
 bool loom_gguf_opt_u32(const loom_gguf *g, const char *key, uint32_t *out) {
-    uint32_t v;
+    uint32_t v = 0;
     if (loom_gguf_find_key(g, key) < 0 || loom_gguf_get_u32(g, key, &v, NULL)) return false;
     *out = v;
     return true;
 }
 
 bool loom_gguf_opt_f32(const loom_gguf *g, const char *key, float *out) {
-    float v;
+    float v = 0.0f;
     if (loom_gguf_find_key(g, key) < 0 || loom_gguf_get_f32(g, key, &v, NULL)) return false;
     *out = v;
     return true;

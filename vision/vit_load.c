@@ -133,7 +133,7 @@ static loom_status check_matmul_type(const loom_gguf_tensor *t, int64_t n_in, lo
 /* A matrix mapping n_in -> n_out, ne = [n_in, n_out]; n_out < 0 takes it from the file (and returns it). */
 static loom_status bind_weight(vit_weight *w, const loom_gguf *g, const char *name, int64_t n_in, int64_t n_out,
                                loom_err *err) {
-    const loom_gguf_tensor *t;
+    const loom_gguf_tensor *t = NULL;
     loom_status st = find(&t, g, name, err);
     if (st) return st;
     if (n_out < 0) {
@@ -163,7 +163,7 @@ typedef struct copy_state {
 /* An f32 view of a [e0, e1] float tensor: the mapping itself when F32, else a converted copy. */
 static loom_status bind_vector(const float **out, const loom_gguf *g, copy_state *cs, const char *name, int64_t e0,
                                int64_t e1, loom_err *err) {
-    const loom_gguf_tensor *t;
+    const loom_gguf_tensor *t = NULL;
     loom_status st = find(&t, g, name, err);
     if (st) return st;
     if (!shape_is(t, e0, e1)) return shape_error(t, e0, e1, err);
@@ -200,7 +200,7 @@ static loom_status bind_tensors(loom_vit *vit, loom_err *err) {
 
     /* The patch embedding is a linear layer in llama.cpp's file but may be stored as the equivalent conv kernel
      * [P, P, 3, d]; both have the same bytes (kx fastest, then ky, then c). */
-    const loom_gguf_tensor *pe;
+    const loom_gguf_tensor *pe = NULL;
     if ((st = find(&pe, g, "v.patch_embd.weight", err))) goto out;
     bool as_conv = pe->ne[0] == P && pe->ne[1] == P && pe->ne[2] == 3 && pe->ne[3] == d;
     if (!as_conv && !shape_is(pe, PD, d)) {
