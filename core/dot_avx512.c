@@ -17,6 +17,15 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
+/* GFNI (Ice Lake and later; not Cascade Lake) is checked at run time: the kernels that use it are separate
+ * instantiations (gf = 1), picked in loom_kernels_fill_avx512. The instruction is written as inline asm so
+ * this file needs no -mgfni (which would let the compiler use GFNI in the other kernels too). */
+INLINE __m512i GF_AFFINE(__m512i x, __m512i m) {
+    __m512i r;
+    __asm__("vgf2p8affineqb $0, %2, %1, %0" : "=v"(r) : "v"(x), "v"(m));
+    return r;
+}
+
 /* Software prefetch distance for weight rows, in bytes. The hardware streamer stops at 4 KiB page
  * boundaries and restarts slowly; weights are mmapped with 4 KiB pages and read exactly once per matvec, so
  * without this the K-quant and Q8_0 kernels reach only about half of the DRAM bandwidth. Prefetching past
@@ -351,11 +360,17 @@ static void dot4_q5_k(int64_t n, const void *w, const void *x, size_t s, float *
 
 /* ==== Q6_K x Q8_K ==== */
 
-INLINE void q6k_dot(int nt, int64_t n, const void *w, const void *xq, size_t stride, float *out) {
+INLINE void q6k_dot(int gf, int nt, int64_t n, const void *w, const void *xq, size_t stride, float *out) {
     const int64_t nb = n / QK_K;
     const __m512i shl = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(4)), _mm256_set1_epi16(2), 1);
     const __m512i shr = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
     const __m512i m30 = _mm512_set1_epi8(0x30), low4 = _mm512_set1_epi8(0x0F);
+    /* GFNI bit matrices (one per qword): output bits 4,5 <- qh bits s,s+1, all other output bits 0; s = 0 | 2
+     * (low | high 256-bit half) for q0 and 4 | 6 for q1. Replaces a variable shift and a mask per use. */
+#define GF_M(s) ((long long)(((1ull << (s)) << 24) | ((1ull << ((s) + 1)) << 16)))
+    const __m512i gm0 = _mm512_set_epi64(GF_M(2), GF_M(2), GF_M(2), GF_M(2), GF_M(0), GF_M(0), GF_M(0), GF_M(0));
+    const __m512i gm1 = _mm512_set_epi64(GF_M(6), GF_M(6), GF_M(6), GF_M(6), GF_M(4), GF_M(4), GF_M(4), GF_M(4));
+#undef GF_M
     /* scale word index per 64-element chunk k: groups 4k..4k+3 (16 elements = 8 maddubs words each) */
     __m512i sidx[4];
     for (int k = 0; k < 4; k++) {
@@ -388,10 +403,15 @@ INLINE void q6k_dot(int nt, int64_t n, const void *w, const void *xq, size_t str
             __m512i ql = _mm512_loadu_si512(x->ql + 64 * h);
             __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x->qh + 32 * h)));
             /* q = low4(ql) | (shifted qh & 0x30): ternary-logic A | (B & C) */
-            const __m512i q0 =
-                _mm512_ternarylogic_epi32(_mm512_and_si512(ql, low4), _mm512_sllv_epi16(qh, shl), m30, 0xF8);
-            const __m512i q1 = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low4),
-                                                         _mm512_srlv_epi16(qh, shr), m30, 0xF8);
+            __m512i q0, q1;
+            if (gf) { /* (A & low4) | B, B already the clean bits 4,5 */
+                q0 = _mm512_ternarylogic_epi32(ql, GF_AFFINE(qh, gm0), low4, 0xEC);
+                q1 = _mm512_ternarylogic_epi32(_mm512_srli_epi16(ql, 4), GF_AFFINE(qh, gm1), low4, 0xEC);
+            } else {
+                q0 = _mm512_ternarylogic_epi32(_mm512_and_si512(ql, low4), _mm512_sllv_epi16(qh, shl), m30, 0xF8);
+                q1 = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low4),
+                                               _mm512_srlv_epi16(qh, shr), m30, 0xF8);
+            }
             const __m512i s0 = _mm512_permutexvar_epi16(sidx[2 * h], sc16z);
             const __m512i s1 = _mm512_permutexvar_epi16(sidx[2 * h + 1], sc16z);
             for (int t = 0; t < nt; t++) {
@@ -407,8 +427,10 @@ INLINE void q6k_dot(int nt, int64_t n, const void *w, const void *xq, size_t str
     }
     for (int t = 0; t < nt; t++) out[t] = hsum512(acc[t]);
 }
-static float dot_q6_k(int64_t n, const void *w, const void *x) { float r; q6k_dot(1, n, w, x, 0, &r); return r; }
-static void dot4_q6_k(int64_t n, const void *w, const void *x, size_t s, float *o) { q6k_dot(4, n, w, x, s, o); }
+static float dot_q6_k(int64_t n, const void *w, const void *x) { float r; q6k_dot(0, 1, n, w, x, 0, &r); return r; }
+static void dot4_q6_k(int64_t n, const void *w, const void *x, size_t s, float *o) { q6k_dot(0, 4, n, w, x, s, o); }
+static float dot_q6_k_gf(int64_t n, const void *w, const void *x) { float r; q6k_dot(1, 1, n, w, x, 0, &r); return r; }
+static void dot4_q6_k_gf(int64_t n, const void *w, const void *x, size_t s, float *o) { q6k_dot(1, 4, n, w, x, s, o); }
 
 /* ==== activation quantizers (bit-identical to dot_ref.c's) ==== */
 
@@ -473,7 +495,8 @@ ROWS_FN(q4_1, blk32_dot(B_Q4_1, 1, n, wr, x, 0, y + r))
 ROWS_FN(q5_1, blk32_dot(B_Q5_1, 1, n, wr, x, 0, y + r))
 ROWS_FN(q4_k, q45k_dot(0, 1, n, wr, x, 0, y + r))
 ROWS_FN(q5_k, q45k_dot(1, 1, n, wr, x, 0, y + r))
-ROWS_FN(q6_k, q6k_dot(1, n, wr, x, 0, y + r))
+ROWS_FN(q6_k, q6k_dot(0, 1, n, wr, x, 0, y + r))
+ROWS_FN(q6_k_gf, q6k_dot(1, 1, n, wr, x, 0, y + r))
 
 void loom_kernels_fill_avx512(loom_kernels *k) {
     memset(k, 0, sizeof *k);
@@ -499,6 +522,11 @@ void loom_kernels_fill_avx512(loom_kernels *k) {
     SET(LOOM_Q5_K, q5_k);
     SET(LOOM_Q6_K, q6_k);
 #undef SET
+    if (__builtin_cpu_supports("gfni")) {
+        k->dot[LOOM_Q6_K] = dot_q6_k_gf;
+        k->dot4[LOOM_Q6_K] = dot4_q6_k_gf;
+        k->rows[LOOM_Q6_K] = rows_q6_k_gf;
+    }
     k->quant_q8_0 = quant_q8_0;
     k->quant_q8_k = quant_q8_k;
 }
