@@ -190,17 +190,20 @@ typedef struct batch_bufs {
     int32_t *where; /* [n * k] row of each slot in the grouped buffers */
 } batch_bufs;
 
-/* Rotates the adjacent pairs of every head of n rows at positions pos0.. (LLAMA4.md §1.4). */
-static void rope_rows(float *x, int64_t n, int n_heads, int dh, int64_t pos0, const float *inv_freq, float *cs) {
+/* Rotates the adjacent pairs of every q and k head of n rows at positions pos0.. (LLAMA4.md §1.4); the
+ * cos/sin table of a position is computed once and shared by its q and k heads. */
+static void rope_rows(float *q, float *k, int64_t n, int n_head, int n_kv_head, int dh, int64_t pos0,
+                      const float *inv_freq, float *cs) {
     int n_pairs = dh / 2;
     for (int64_t i = 0; i < n; i++) {
         float p = (float)(pos0 + i);
-        for (int k = 0; k < n_pairs; k++) {
-            float ang = p * inv_freq[k];
-            cs[2 * k] = cosf(ang);
-            cs[2 * k + 1] = sinf(ang);
+        for (int c = 0; c < n_pairs; c++) {
+            float ang = p * inv_freq[c];
+            cs[2 * c] = cosf(ang);
+            cs[2 * c + 1] = sinf(ang);
         }
-        for (int h = 0; h < n_heads; h++) loom_op_rope_pairs(x + (i * n_heads + h) * dh, cs, n_pairs);
+        for (int h = 0; h < n_head; h++) loom_op_rope_pairs(q + (i * n_head + h) * dh, cs, n_pairs);
+        for (int h = 0; h < n_kv_head; h++) loom_op_rope_pairs(k + (i * n_kv_head + h) * dh, cs, n_pairs);
     }
 }
 
@@ -242,8 +245,8 @@ static void rows_run(void *arg, int64_t begin, int64_t end, int ith) {
     } else if (j->what == ROWS_QK) {
         if (j->L->use_rope) {
             float cs[2048];
-            rope_rows(b->q + begin * qd, end - begin, hp->n_head, dh, j->pos0 + begin, j->lm->inv_freq, cs);
-            rope_rows(b->k + begin * kvd, end - begin, hp->n_kv_head, dh, j->pos0 + begin, j->lm->inv_freq, cs);
+            rope_rows(b->q + begin * qd, b->k + begin * kvd, end - begin, hp->n_head, hp->n_kv_head, dh, j->pos0 + begin,
+                      j->lm->inv_freq, cs);
             if (hp->use_qk_norm) {
                 for (int64_t r = begin * hp->n_head; r < end * hp->n_head; r++)
                     loom_op_rmsnorm(b->q + r * dh, b->q + r * dh, NULL, dh, hp->norm_eps);
