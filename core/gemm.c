@@ -8,6 +8,7 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 
 #include "core/alloc.h"
 #include "core/gemm_int.h"
@@ -208,6 +209,184 @@ static int gemm_q(loom_pool *pool, float *Y, const void *W, loom_dtype wt, int64
     loom_pool_run(j.n_tb > 1 ? pool : NULL, q_pack_worker, &j);
     loom_pool_run(pool, q_worker, &j);
     return 0;
+}
+
+/* ==== grouped int8 products ====
+ *
+ * Many products at once (the routed experts of a prefill batch, q/k/v, gate/up): one pass packs every distinct
+ * input, one pass computes every (product, panel) pair, so a batch costs two pool dispatches instead of two per
+ * product. With ~30 tokens per expert the per-product dispatches and their end-of-pass waits were what kept the
+ * 1 -> 2 thread prefill speed-up below 1.8x. Each panel is computed exactly as gemm_q computes it (all token
+ * blocks of its input, same kernels), so the results equal the one-at-a-time products bit for bit. */
+
+typedef struct gq_set {
+    const float *X;
+    int64_t      n_tok, n_tb, tb0; /* tb0: first block in the pass's global numbering */
+    gemm_q_act   A;
+} gq_set;
+
+typedef struct gq_job {
+    gemm_q_layout                 L; /* the activation layout every product shares */
+    const loom_matmul_group_job *jobs;
+    int                           n_jobs, n_sets;
+    int64_t                       n_in, n_tb_total, cost_total;
+    size_t                        act_bytes, thr_bytes, panel_bytes, xq_bytes;
+    uint8_t                      *thr;
+    gemm_q_layout                 Lj[GEMM_GROUP_MAX];
+    int                           set_of[GEMM_GROUP_MAX];
+    int64_t                       cost0[GEMM_GROUP_MAX]; /* cost of the products before this one */
+    gq_set                        sets[GEMM_GROUP_MAX];
+} gq_job;
+
+static void gq_pack_worker(void *ctx, int ith, int nth) {
+    const gq_job *j = ctx;
+    uint8_t *xq = j->thr + (size_t)ith * j->thr_bytes + j->panel_bytes;
+    int64_t b, e;
+    split(j->n_tb_total, ith, nth, &b, &e);
+    int k = 0;
+    for (int64_t g = b; g < e; g++) {
+        while (g >= j->sets[k].tb0 + j->sets[k].n_tb) k++;
+        const gq_set *S = &j->sets[k];
+        const int64_t tb = g - S->tb0, t0 = tb * GEMM_TB;
+        const int nv = (int)(S->n_tok - t0 < GEMM_TB ? S->n_tok - t0 : GEMM_TB);
+        for (int t = 0; t < nv; t++)
+            loom_act_quantize(j->L.wt, S->X + (t0 + t) * j->n_in, xq + (size_t)t * j->act_bytes, j->n_in);
+        gemm_q_pack_act(&j->L, xq, j->act_bytes, j->n_in, nv, &S->A, tb);
+    }
+}
+
+/* Panels are dealt by cost (token blocks each panel multiplies), contiguous per thread: panel p of product i
+ * starts at cost0[i] + p * cost, and goes to the thread whose share of [0, cost_total) holds that start. */
+static int64_t gq_first_panel(int64_t at, int64_t cost0, int64_t cost) {
+    return at <= cost0 ? 0 : (at - cost0 + cost - 1) / cost;
+}
+
+static void gq_worker(void *ctx, int ith, int nth) {
+    const gq_job *j = ctx;
+    uint8_t *panel = j->thr + (size_t)ith * j->thr_bytes;
+    float *F = (float *)(panel + j->panel_bytes + j->xq_bytes);
+    const int64_t lo = j->cost_total * ith / nth, hi = j->cost_total * (ith + 1) / nth;
+    bool begun = false;
+    for (int i = 0; i < j->n_jobs; i++) {
+        const loom_matmul_group_job *J = &j->jobs[i];
+        const gq_set *S = &j->sets[j->set_of[i]];
+        const int64_t n_pn = (J->n_out + GEMM_RB - 1) / GEMM_RB;
+        int64_t pb = gq_first_panel(lo, j->cost0[i], S->n_tb), pe = gq_first_panel(hi, j->cost0[i], S->n_tb);
+        if (pe > n_pn) pe = n_pn;
+        if (pb >= pe) continue;
+        if (!begun) gemm_q_amx_begin(&j->L);
+        begun = true;
+        const size_t row_bytes = loom_row_size(J->wt, j->n_in);
+        for (int64_t p = pb; p < pe; p++) {
+            const int64_t o0 = p * GEMM_RB;
+            const int ov = (int)(J->n_out - o0 < GEMM_RB ? J->n_out - o0 : GEMM_RB);
+            gemm_q_pack_panel(&j->Lj[i], (const uint8_t *)J->W + (size_t)o0 * row_bytes, row_bytes, j->n_in, ov, panel);
+            gemm_q_amx_panel(&j->Lj[i], j->n_in, panel, &S->A, 0, S->n_tb, S->n_tok, J->Y + o0, (size_t)J->n_out, ov, F);
+        }
+    }
+    if (begun) gemm_q_amx_end();
+}
+
+static bool same_act_layout(const gemm_q_layout *a, const gemm_q_layout *b) {
+    return a->group == b->group && a->kc == b->kc && a->has_min == b->has_min;
+}
+
+int loom_gemm_grouped(loom_pool *pool, const loom_matmul_group_job *jobs, int n_jobs, int64_t n_in, bool *done) {
+    pthread_once(&g_once, tables_init);
+    for (int i = 0; i < n_jobs; i++) done[i] = false;
+    if (n_jobs <= 0 || n_jobs > GEMM_GROUP_MAX || n_in <= 0) return 0;
+    if (loom_isa_active() < LOOM_ISA_AVX512 || !g_amx_ok || !atomic_load(&g_amx_on)) return 0;
+    const int min_override = atomic_load(&g_min_tok), min_tok = min_override ? min_override : GEMM_MIN_TOK_Q;
+    gq_job *j = loom_calloc(1, sizeof *j);
+    if (!j) return -1;
+    j->jobs = jobs;
+    j->n_in = n_in;
+    /* the products this pass takes: int8 layouts equal to the first taker's, enough tokens */
+    int taken = 0;
+    int64_t max_tb = 0;
+    for (int i = 0; i < n_jobs; i++) {
+        const loom_matmul_group_job *J = &jobs[i];
+        gemm_q_layout L;
+        if (J->n_tok < min_tok || J->n_out <= 0 || gemm_q_layout_for(J->wt, &L) != 0 || n_in % L.group != 0) continue;
+        if (taken && !same_act_layout(&L, &j->L)) continue;
+        if (!taken) j->L = L;
+        int k = 0;
+        while (k < j->n_sets && !(j->sets[k].X == J->X && j->sets[k].n_tok == J->n_tok)) k++;
+        if (k == j->n_sets) {
+            gq_set *S = &j->sets[j->n_sets++];
+            S->X = J->X;
+            S->n_tok = J->n_tok;
+            S->n_tb = (J->n_tok + GEMM_TB - 1) / GEMM_TB;
+            S->tb0 = j->n_tb_total;
+            j->n_tb_total += S->n_tb;
+            if (S->n_tb > max_tb) max_tb = S->n_tb;
+        }
+        const size_t pb = ALIGN_UP(gemm_q_panel_bytes(&L, n_in));
+        if (pb > j->panel_bytes) j->panel_bytes = pb;
+        j->Lj[taken] = L;
+        j->set_of[taken] = k;
+        j->cost0[taken] = j->cost_total;
+        j->cost_total += (J->n_out + GEMM_RB - 1) / GEMM_RB * j->sets[k].n_tb;
+        done[i] = true;
+        /* compact: the worker walks jobs[0..taken) of a private copy */
+        taken++;
+    }
+    int rc = 0;
+    if (taken) {
+        loom_matmul_group_job *mine = loom_malloc(sizeof *mine * (size_t)taken);
+        if (!mine) {
+            rc = -1;
+            goto out;
+        }
+        for (int i = 0, t = 0; i < n_jobs; i++)
+            if (done[i]) mine[t++] = jobs[i];
+        j->jobs = mine;
+        j->n_jobs = taken;
+        const int nth = loom_pool_size(pool);
+        j->act_bytes = loom_act_row_size(j->L.wt, n_in);
+        const size_t meta_bytes = ALIGN_UP(gemm_q_meta_bytes(&j->L, n_in));
+        size_t xq_bytes, act_total = 0, thr_total, total;
+        if (!j->act_bytes || !loom_size_mul(j->act_bytes, GEMM_TB, &xq_bytes)) {
+            rc = -1;
+            goto freed;
+        }
+        j->xq_bytes = ALIGN_UP(xq_bytes);
+        j->thr_bytes = j->panel_bytes + j->xq_bytes + (size_t)max_tb * 256 * sizeof(float); /* + F */
+        for (int k = 0; k < j->n_sets; k++) {
+            size_t bytes;
+            if (!loom_size_mul(meta_bytes + (size_t)n_in * GEMM_TB, (size_t)j->sets[k].n_tb, &bytes) ||
+                !loom_size_add(act_total, bytes, &act_total)) {
+                rc = -1;
+                goto freed;
+            }
+        }
+        if (!loom_size_mul(j->thr_bytes, (size_t)nth, &thr_total) || !loom_size_add(act_total, thr_total, &total)) {
+            rc = -1;
+            goto freed;
+        }
+        uint8_t *s = gscratch_get(total);
+        if (!s) {
+            rc = -1;
+            goto freed;
+        }
+        for (int k = 0; k < j->n_sets; k++) { /* each set: tiles of all its blocks, then their metadata */
+            gq_set *S = &j->sets[k];
+            S->A.n_tb = S->n_tb;
+            S->A.meta_bytes = meta_bytes;
+            S->A.tiles = s;
+            S->A.meta = s + (size_t)n_in * GEMM_TB * (size_t)S->n_tb;
+            s += (meta_bytes + (size_t)n_in * GEMM_TB) * (size_t)S->n_tb;
+        }
+        j->thr = s;
+        loom_pool_run(j->n_tb_total > 1 ? pool : NULL, gq_pack_worker, j);
+        loom_pool_run(pool, gq_worker, j);
+    freed:
+        loom_free(mine);
+    }
+out:
+    if (rc) for (int i = 0; i < n_jobs; i++) done[i] = false;
+    loom_free(j);
+    return rc;
 }
 
 /* ==== entry ==== */

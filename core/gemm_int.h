@@ -26,6 +26,7 @@
 #ifndef LOOM_CORE_GEMM_INT_H
 #define LOOM_CORE_GEMM_INT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,12 @@
 int loom_gemm(loom_pool *pool, float *Y, const void *W, loom_dtype wt, int64_t n_in, int64_t n_out, const float *X,
               int64_t n_tok);
 
+/* Products with inputs of their own, in two pool passes for all of them (see gemm.c). Takes the jobs the int8
+ * engine handles (enough tokens, an int8 layout whose activation format equals the first taken job's) and sets
+ * done[i] for those; the caller computes the others. 0: done (possibly none taken), -1: allocation failure
+ * (then no done[i] is set and no Y was written). At most GEMM_GROUP_MAX jobs per call. */
+#define GEMM_GROUP_MAX 64
+int loom_gemm_grouped(loom_pool *pool, const loom_matmul_group_job *jobs, int n_jobs, int64_t n_in, bool *done);
 /* Tests/bench: 0 disables the AMX int8 engine (the caller's fallback runs instead), 1 re-enables it where
  * available. Returns whether AMX is usable now. */
 int loom_gemm_amx_enable(int on);

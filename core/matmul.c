@@ -17,6 +17,7 @@
  * calling matvec concurrently each get their own buffer, so no lock is needed.
  */
 #include <pthread.h>
+#include <stdbool.h>
 
 #include "core/alloc.h"
 #include "core/gemm_int.h"
@@ -299,12 +300,36 @@ int loom_matvec(loom_pool *pool, float *y, const void *W, loom_dtype wt, int64_t
     return mv_run(pool, &job, 1, n_in, x);
 }
 
+int loom_matmul_grouped(loom_pool *pool, const loom_matmul_group_job *jobs, int n_jobs, int64_t n_in) {
+    if (n_jobs < 0 || (n_jobs > 0 && !jobs)) return -1;
+    for (int j = 0; j < n_jobs; j++) {
+        size_t rb, ab;
+        if (jobs[j].n_tok < 0 || check_args(jobs[j].wt, n_in, jobs[j].n_out, &rb, &ab)) return -1;
+    }
+    for (int j0 = 0; j0 < n_jobs; j0 += GEMM_GROUP_MAX) {
+        const int n = n_jobs - j0 < GEMM_GROUP_MAX ? n_jobs - j0 : GEMM_GROUP_MAX;
+        bool done[GEMM_GROUP_MAX];
+        if (loom_gemm_grouped(pool, jobs + j0, n, n_in, done) != 0) return -1;
+        /* what the int8 engine did not take (few tokens, other layouts, no AMX) goes one product at a time */
+        for (int i = 0; i < n; i++) {
+            const loom_matmul_group_job *J = &jobs[j0 + i];
+            if (!done[i] && loom_matmul(pool, J->Y, J->W, J->wt, n_in, J->n_out, J->X, J->n_tok) != 0) return -1;
+        }
+    }
+    return 0;
+}
+
 int loom_matmul_multi(loom_pool *pool, const loom_matmul_job *jobs, int n_jobs, int64_t n_in, const float *X,
                       int64_t n_tok) {
     if (n_jobs < 0 || (n_jobs > 0 && !jobs) || n_tok < 0) return -1;
-    if (n_tok != 1) { /* prefill: the products one after another (each is compute-bound and fills the pool) */
-        for (int j = 0; j < n_jobs; j++)
-            if (loom_matmul(pool, jobs[j].Y, jobs[j].W, jobs[j].wt, n_in, jobs[j].n_out, X, n_tok) != 0) return -1;
+    if (n_tok != 1) { /* prefill: one grouped product sharing the activation quantization */
+        loom_matmul_group_job g[MV_MAX_PARTS];
+        for (int j0 = 0; j0 < n_jobs; j0 += MV_MAX_PARTS) {
+            const int n = n_jobs - j0 < MV_MAX_PARTS ? n_jobs - j0 : MV_MAX_PARTS;
+            for (int i = 0; i < n; i++)
+                g[i] = (loom_matmul_group_job){jobs[j0 + i].Y, jobs[j0 + i].W, jobs[j0 + i].wt, jobs[j0 + i].n_out, X, n_tok};
+            if (loom_matmul_grouped(pool, g, n, n_in) != 0) return -1;
+        }
         return 0;
     }
     for (int j = 0; j < n_jobs; j += MV_MAX_PARTS)

@@ -67,4 +67,19 @@ typedef struct loom_matmul_job {
 int loom_matmul_multi(loom_pool *pool, const loom_matmul_job *jobs, int n_jobs, int64_t n_in, const float *X,
                       int64_t n_tok);
 
+/* Products with inputs of their own (the routed experts of a batch: each expert's weights times the rows
+ * routed to it), computed together: on the int8 engine two pool passes for all of them instead of two per
+ * product. Job j: Y [n_tok, n_out] = X W^T (W ne = [n_in, n_out]); jobs with the same X and n_tok share one
+ * activation quantization. Results equal loom_matmul's for each job, bit for bit. 0 on success, -1 on bad
+ * arguments or allocation failure. */
+typedef struct loom_matmul_group_job {
+    float       *Y;
+    const void  *W;
+    loom_dtype   wt;
+    int64_t      n_out;
+    const float *X;
+    int64_t      n_tok;
+} loom_matmul_group_job;
+int loom_matmul_grouped(loom_pool *pool, const loom_matmul_group_job *jobs, int n_jobs, int64_t n_in);
+
 #endif

@@ -200,3 +200,64 @@ Test(gemm, scratch_and_allocation_failure) {
     cr_assert_eq(loom_alloc_live_bytes(), base);
     loom_free(W);
 }
+
+/* loom_matmul_grouped: every job's Y equals loom_matmul's for that job alone, bit for bit, whether the int8
+ * engine takes it (enough tokens, same activation layout as the first taken job) or it falls back (F32, too few
+ * tokens, Q6_K beside Q4_K, Q8_0's other activation format); shared and distinct inputs, 1 and 2 threads. */
+Test(gemm, grouped_equals_one_at_a_time) {
+    uint64_t s = 21;
+    const int64_t n_in = 512;
+    enum { NJ = 9 };
+    const loom_dtype types[NJ] = {LOOM_Q4_K, LOOM_Q4_K, LOOM_Q5_K, LOOM_Q6_K, LOOM_Q8_0, LOOM_F32, LOOM_Q4_K, LOOM_Q4_K, LOOM_Q4_K};
+    const int64_t n_out[NJ] = {40, 17, 33, 48, 16, 20, 1, 64, 30};
+    const int64_t n_tok[NJ] = {37, 37, 9, 20, 33, 40, 3, 17, 1}; /* jobs 0, 1 share X (same pointer, count) */
+    float *X[NJ], *Y[NJ], *R[NJ];
+    void *W[NJ];
+    loom_matmul_group_job jobs[NJ];
+    for (int j = 0; j < NJ; j++) {
+        W[j] = rand_rows(types[j], n_in, n_out[j], &s);
+        X[j] = loom_malloc(sizeof(float) * (size_t)(n_tok[j] * n_in));
+        Y[j] = loom_malloc(sizeof(float) * (size_t)(n_tok[j] * n_out[j]));
+        R[j] = loom_malloc(sizeof(float) * (size_t)(n_tok[j] * n_out[j]));
+        for (int64_t i = 0; i < n_tok[j] * n_in; i++) X[j][i] = loom_test_rand_normal(&s);
+    }
+    loom_free(X[1]);
+    X[1] = X[0];
+    for (int j = 0; j < NJ; j++) {
+        jobs[j] = (loom_matmul_group_job){Y[j], W[j], types[j], n_out[j], X[j], n_tok[j]};
+        cr_assert_eq(loom_matmul(NULL, R[j], W[j], types[j], n_in, n_out[j], X[j], n_tok[j]), 0);
+    }
+    loom_pool *pool;
+    loom_err err;
+    cr_assert_eq(loom_pool_new(&pool, 2, &err), LOOM_OK);
+    for (int pass = 0; pass < 2; pass++) {
+        for (int j = 0; j < NJ; j++) memset(Y[j], 0xFF, sizeof(float) * (size_t)(n_tok[j] * n_out[j]));
+        cr_assert_eq(loom_matmul_grouped(pass ? pool : NULL, jobs, NJ, n_in), 0);
+        for (int j = 0; j < NJ; j++)
+            cr_assert_eq(memcmp(Y[j], R[j], sizeof(float) * (size_t)(n_tok[j] * n_out[j])), 0, "job %d, pass %d", j, pass);
+    }
+    /* what the int8 engine takes: the first Q4_K layout's jobs with >= 8 tokens (Q5_K shares the layout) */
+    bool done[NJ];
+    cr_assert_eq(loom_gemm_grouped(NULL, jobs, NJ, n_in, done), 0);
+    const bool expect[NJ] = {1, 1, 1, 0, 0, 0, 0, 1, 0};
+    for (int j = 0; j < NJ; j++) cr_assert_eq(done[j] && have_amx(), expect[j] && have_amx(), "job %d", j);
+    /* a failed allocation is an error, with nothing claimed done (without AMX nothing here allocates: the
+     * fallback products reuse the scratch of the calls above) */
+    if (have_amx()) {
+        loom_alloc_fail_after(0);
+        cr_assert_eq(loom_gemm_grouped(NULL, jobs, NJ, n_in, done), -1);
+        for (int j = 0; j < NJ; j++) cr_assert(!done[j]);
+        cr_assert_eq(loom_matmul_grouped(NULL, jobs, NJ, n_in), -1);
+        loom_alloc_fail_after(-1);
+    }
+    cr_assert_eq(loom_matmul_grouped(NULL, jobs, -1, n_in), -1);
+    jobs[2].n_tok = -1;
+    cr_assert_eq(loom_matmul_grouped(NULL, jobs, NJ, n_in), -1);
+    loom_pool_free(pool);
+    for (int j = 0; j < NJ; j++) {
+        loom_free(W[j]);
+        if (j != 1) loom_free(X[j]);
+        loom_free(Y[j]);
+        loom_free(R[j]);
+    }
+}
