@@ -227,9 +227,10 @@ int cmd_bench(int argc, char **argv) {
             printf("model: %s\n  %.2f B params, %.2f GB, d_model %d, %d layers, %d experts (top-%d), vocab %d, loaded in %.1f s%s\n\n",
                    o.model, c.params / 1e9, c.file_bytes / 1e9, hp->d_model, hp->n_layer, hp->n_expert, hp->n_expert_used,
                    hp->n_vocab, t_load, o.no_mmap ? " (--no-mmap)" : " (mmap)");
-        /* warm-up: one short prefill and a few decode steps, so page faults and first-touch are not timed */
+        /* warm-up, as llama-bench does: one untimed prefill of the whole prompt, so the first repetition does not
+         * pay the page faults of the KV cache and scratch it touches first */
         loom_lm_session_reset(s);
-        if (loom_lm_eval(s, x, nx < 16 ? nx : 16, logits, LOOM_LOGITS_LAST, &err)) goto fail;
+        if (loom_lm_eval(s, x, nx, logits, LOOM_LOGITS_LAST, &err)) goto fail;
         sample_set pp = {0}, tg = {0};
         for (int r = 0; r < o.reps && o.n_prompt > 0; r++) {
             loom_lm_session_reset(s);

@@ -50,10 +50,11 @@ static batch_dims dims_of(const loom_lm_hparams *hp) {
     return m;
 }
 
-/* Must cover every loom_arena_alloc in eval_batch (17 allocations, each padded to LOOM_ALIGN). */
+/* Must cover every loom_arena_alloc in eval_batch (18 allocations, each padded to LOOM_ALIGN). */
 static size_t scratch_bytes(const loom_lm_hparams *hp, size_t B) {
     batch_dims m = dims_of(hp);
-    size_t floats = B * (m.d + 2 * m.wide + m.qd + 2 * m.kvd + 2 * m.K * m.hidden + 2 * m.K * m.d + m.E + 4 * m.K);
+    size_t floats = B * (m.d + 2 * m.wide + m.qd + 2 * m.kvd + 2 * m.K * m.hidden + 2 * m.K * m.d + m.E + 4 * m.K +
+                         (size_t)hp->d_head);
     floats += m.d;
     return floats * sizeof(float) + 20 * LOOM_ALIGN;
 }
@@ -184,26 +185,34 @@ static void attn_tasks(void *arg, int64_t begin, int64_t end, int ith) {
 
 typedef struct batch_bufs {
     float   *x, *xn, *q, *k, *v, *att, *h1, *h2, *ffn, *gathered, *router;
+    float   *rope_cs; /* [n][d_head] cos/sin pairs of the batch's positions */
     int32_t *sel;   /* [n, k] selected experts */
     float   *gate;  /* [n, k] sigmoid weights */
     int32_t *order; /* [n * k] token-slot indices grouped by expert */
     int32_t *where; /* [n * k] row of each slot in the grouped buffers */
 } batch_bufs;
 
-/* Rotates the adjacent pairs of every q and k head of n rows at positions pos0.. (LLAMA4.md §1.4); the
- * cos/sin table of a position is computed once and shared by its q and k heads. */
-static void rope_rows(float *q, float *k, int64_t n, int n_head, int n_kv_head, int dh, int64_t pos0,
-                      const float *inv_freq, float *cs) {
-    int n_pairs = dh / 2;
+/* cos/sin of every rotary pair at positions pos0 .. pos0+n-1: [n][d_head / 2][2]. A table per batch, not per
+ * layer: the angles depend only on the position, and 16-48 layers recomputing them was most of the RoPE step. */
+static void rope_table(float *cs, int64_t n, int dh, int64_t pos0, const float *inv_freq) {
+    const int n_pairs = dh / 2;
     for (int64_t i = 0; i < n; i++) {
-        float p = (float)(pos0 + i);
+        const float p = (float)(pos0 + i);
         for (int c = 0; c < n_pairs; c++) {
-            float ang = p * inv_freq[c];
-            cs[2 * c] = cosf(ang);
-            cs[2 * c + 1] = sinf(ang);
+            const float ang = p * inv_freq[c];
+            cs[(i * n_pairs + c) * 2] = cosf(ang);
+            cs[(i * n_pairs + c) * 2 + 1] = sinf(ang);
         }
-        for (int h = 0; h < n_head; h++) loom_op_rope_pairs(q + (i * n_head + h) * dh, cs, n_pairs);
-        for (int h = 0; h < n_kv_head; h++) loom_op_rope_pairs(k + (i * n_kv_head + h) * dh, cs, n_pairs);
+    }
+}
+
+/* Rotates the adjacent pairs of every q and k head of n rows (LLAMA4.md §1.4) by the rows' table entries. */
+static void rope_rows(float *q, float *k, int64_t n, int n_head, int n_kv_head, int dh, const float *cs) {
+    const int n_pairs = dh / 2;
+    for (int64_t i = 0; i < n; i++) {
+        const float *c = cs + i * dh;
+        for (int h = 0; h < n_head; h++) loom_op_rope_pairs(q + (i * n_head + h) * dh, c, n_pairs);
+        for (int h = 0; h < n_kv_head; h++) loom_op_rope_pairs(k + (i * n_kv_head + h) * dh, c, n_pairs);
     }
 }
 
@@ -212,7 +221,7 @@ static void rope_rows(float *q, float *k, int64_t n, int n_head, int n_kv_head, 
  * 1 -> 2 thread prefill speed-up if it ran on one thread, so it is split over rows too. Small batches (a decode
  * step) run inline: a dispatch costs more than the work. */
 
-enum { ROWS_ADD_NORM, ROWS_QK, ROWS_SWIGLU, ROWS_GATHER, ROWS_SCATTER };
+enum { ROWS_ADD_NORM, ROWS_QK, ROWS_SWIGLU, ROWS_GATHER, ROWS_SCATTER, ROWS_KV_STORE };
 
 typedef struct rows_job {
     const loom_lm  *lm;
@@ -224,8 +233,9 @@ typedef struct rows_job {
     int64_t         pos0; /* QK: position of row 0 */
     const float    *hn;   /* GATHER: the normed FFN input [n, d] */
     float          *out;  /* SCATTER: the FFN output [n, d] */
+    lm_kv          *kv;   /* KV_STORE: the layer's ring */
     int             K;    /* experts per token */
-    int64_t         off;  /* SWIGLU: first element of the flat range */
+    int64_t         off;  /* SWIGLU: first element of the flat range; KV_STORE: first batch row */
     int             what;
 } rows_job;
 
@@ -245,9 +255,8 @@ static void rows_run(void *arg, int64_t begin, int64_t end, int ith) {
         }
     } else if (j->what == ROWS_QK) {
         if (j->L->use_rope) {
-            float cs[2048];
-            rope_rows(b->q + begin * qd, b->k + begin * kvd, end - begin, hp->n_head, hp->n_kv_head, dh, j->pos0 + begin,
-                      j->lm->inv_freq, cs);
+            rope_rows(b->q + begin * qd, b->k + begin * kvd, end - begin, hp->n_head, hp->n_kv_head, dh,
+                      b->rope_cs + begin * dh);
             if (hp->use_qk_norm) {
                 for (int64_t r = begin * hp->n_head; r < end * hp->n_head; r++)
                     loom_op_rmsnorm(b->q + r * dh, b->q + r * dh, NULL, dh, hp->norm_eps);
@@ -268,6 +277,12 @@ static void rows_run(void *arg, int64_t begin, int64_t end, int ith) {
             int64_t slot = b->order[c], i = slot / j->K;
             float g = b->gate[slot];
             for (int t = 0; t < d; t++) b->gathered[c * d + t] = g * j->hn[i * d + t];
+        }
+    } else if (j->what == ROWS_KV_STORE) { /* batch row i (from off on) -> ring slot (pos0 + i) % cap */
+        for (int64_t i = begin + j->off; i < end + j->off; i++) {
+            const int64_t slot = (j->pos0 + i) % j->kv->cap;
+            memcpy(j->kv->k + slot * kvd, b->k + i * kvd, sizeof(float) * (size_t)kvd);
+            memcpy(j->kv->v + slot * kvd, b->v + i * kvd, sizeof(float) * (size_t)kvd);
         }
     } else { /* ROWS_SCATTER: per token, so no two threads add into the same row */
         for (int64_t i = begin; i < end; i++)
@@ -394,8 +409,7 @@ static loom_status layer_forward(loom_lm_session *s, int l, int64_t n, batch_buf
     const loom_lm *lm = s->lm;
     const loom_lm_hparams *hp = &lm->hp;
     const lm_layer *L = &lm->layers[l];
-    int d = hp->d_model, dh = hp->d_head;
-    int64_t kvd = (int64_t)hp->n_kv_head * dh;
+    int d = hp->d_model;
     int64_t pos0 = s->pos;
 
     rows_job norm1 = {.b = b, .x = b->x, .norm = L->attn_norm, .what = ROWS_ADD_NORM};
@@ -412,11 +426,9 @@ static loom_status layer_forward(loom_lm_session *s, int l, int64_t n, batch_buf
     loom_pool_for(s->pool, tasks_per_kv * hp->n_kv_head, attn_tasks, &job);
     /* now the batch's keys may enter the ring (only the last `cap` of them can matter) */
     lm_kv *kv = &s->kv[l];
-    for (int64_t i = n > kv->cap ? n - kv->cap : 0; i < n; i++) {
-        int64_t slot = (pos0 + i) % kv->cap;
-        memcpy(kv->k + slot * kvd, b->k + i * kvd, sizeof(float) * (size_t)kvd);
-        memcpy(kv->v + slot * kvd, b->v + i * kvd, sizeof(float) * (size_t)kvd);
-    }
+    const int64_t skip = n > kv->cap ? n - kv->cap : 0; /* rows that distinct slots cannot all hold */
+    rows_job store = {.b = b, .kv = kv, .pos0 = pos0, .off = skip, .what = ROWS_KV_STORE};
+    rows_parallel(s, &store, n - skip, 4);
     if (mm(s, b->ffn, &L->wo, NULL, b->att, n)) return LOOM_FAIL(err, LOOM_ERR_NOMEM, "layer %d: output projection failed", l);
     /* residual, then the FFN norm of the new x, in one pass over the rows (wo's output went to att2) */
     rows_job norm2 = {.b = b, .x = b->x, .add = b->ffn, .norm = L->ffn_norm, .what = ROWS_ADD_NORM};
@@ -457,11 +469,13 @@ static loom_status eval_batch(loom_lm_session *s, const float *x, int64_t n, flo
     b.gate = loom_arena_alloc(a, N * K * sizeof(float));
     b.order = loom_arena_alloc(a, N * K * sizeof(int32_t));
     b.where = loom_arena_alloc(a, N * K * sizeof(int32_t));
+    b.rope_cs = loom_arena_alloc(a, N * (size_t)hp->d_head * sizeof(float));
     float *norm = loom_arena_alloc(a, d * sizeof(float));
     if (!b.x || !b.xn || !b.q || !b.k || !b.v || !b.att || !b.h1 || !b.h2 || !b.ffn || !b.gathered || !b.router ||
-        !b.sel || !b.gate || !b.order || !b.where || !norm)
+        !b.sel || !b.gate || !b.order || !b.where || !b.rope_cs || !norm)
         return LOOM_FAIL(err, LOOM_ERR_NOMEM, "scratch arena too small for a batch of %lld", (long long)n);
     memcpy(b.x, x, N * d * sizeof(float));
+    rope_table(b.rope_cs, n, hp->d_head, s->pos, lm->inv_freq);
     for (int l = 0; l < hp->n_layer; l++) {
         loom_status st = layer_forward(s, l, n, &b, err);
         if (st) return st;
