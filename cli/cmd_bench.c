@@ -175,8 +175,9 @@ int cmd_bench(int argc, char **argv) {
 
     /* roofline first, on an idle machine, with the benchmark's own thread count */
     const char *int8_isa = "", *f32_isa = "", *amx_isa = "";
-    /* the probe runs again after the model tests and the better of the two is the roofline: a neighbour's
-     * burst during one probe must not make the kernels look better than the machine allows */
+    /* shown for the machine; the tg ratios use probes taken around each repetition (below), and each of those
+     * takes the better of the probes before and after it: a neighbour's burst during one probe must not make the
+     * kernels look better than the machine allows */
     double bw = loom_roofline_read_bw(pool, (size_t)512 << 20, 8);
     double peak_int8 = loom_roofline_peak(pool, LOOM_PEAK_INT8_DOT, &int8_isa);
     /* where the quantized GEMM runs on AMX tiles, prefill is measured against the AMX peak */
@@ -187,7 +188,7 @@ int cmd_bench(int argc, char **argv) {
     }
     double peak_f32 = loom_roofline_peak(pool, LOOM_PEAK_F32_FMA, &f32_isa);
     if (!o.json) {
-        printf("roofline (%d threads): read bandwidth %.2f GB/s (probed again after the runs; tg uses the better),\n"
+        printf("roofline (%d threads): read bandwidth %.2f GB/s (probed again around every tg repetition),\n"
                "                      %s peak %.0f GOP/s, %s peak %.1f GFLOP/s\n\n",
                o.threads, bw / 1e9, int8_isa, peak_int8 / 1e9, f32_isa, peak_f32 / 1e9);
     }
@@ -238,33 +239,47 @@ int cmd_bench(int argc, char **argv) {
             if (loom_lm_eval(s, x, o.n_prompt, logits, LOOM_LOGITS_LAST, &err)) goto fail;
             pp.v[pp.n++] = o.n_prompt / (loom_time_s() - t0);
         }
+        /* decode traffic averaged over the positions 0..n_gen-1 the benchmark visits */
+        double kv_avg = 0, attn_pp = 0;
+        for (int k = 0; k < o.n_gen; k++) kv_avg += kv_bytes_at(hp, k);
+        kv_avg /= o.n_gen > 0 ? o.n_gen : 1;
+        for (int k = 0; k < o.n_prompt; k++) attn_pp += attn_macs_at(hp, k);
+        const double bytes_tok = c.bytes_per_token + kv_avg;
+        /* This VM's read bandwidth drifts by up to ~15 % within a minute (one run's probes read 30.98 GB/s before
+         * the model tests and 36.67 after), so a probe minutes away says little about the seconds a repetition
+         * ran in. Every tg repetition is bracketed by probes and compared with the better of its two brackets;
+         * the tg ratio is the mean of the per-repetition ratios. */
+        sample_set tg_bw = {0}, tg_ratio_r = {0};
+        double probe_prev = o.n_gen > 0 ? loom_roofline_read_bw(pool, (size_t)512 << 20, 8) : 0;
         for (int r = 0; r < o.reps && o.n_gen > 0; r++) {
             loom_lm_session_reset(s);
             double t0 = loom_time_s();
             for (int k = 0; k < o.n_gen; k++)
                 if (loom_lm_eval(s, x + (size_t)(k % nx) * hp->d_model, 1, logits, LOOM_LOGITS_LAST, &err)) goto fail;
             tg.v[tg.n++] = o.n_gen / (loom_time_s() - t0);
+            const double probe_next = loom_roofline_read_bw(pool, (size_t)512 << 20, 8);
+            const double bw_r = probe_next > probe_prev ? probe_next : probe_prev;
+            tg_bw.v[tg_bw.n++] = bw_r;
+            tg_ratio_r.v[tg_ratio_r.n++] = bw_r > 0 ? tg.v[r] * bytes_tok / bw_r : 0;
+            probe_prev = probe_next;
         }
-        double pp_mean, pp_sd, tg_mean, tg_sd;
+        double pp_mean, pp_sd, tg_mean, tg_sd, tg_bw_mean, tg_bw_sd, tg_ratio, tg_ratio_sd;
         stats_of(&pp, &pp_mean, &pp_sd);
         stats_of(&tg, &tg_mean, &tg_sd);
-        /* decode traffic averaged over the positions 0..n_gen-1 the benchmark visits */
-        double kv_avg = 0, attn_pp = 0;
-        for (int k = 0; k < o.n_gen; k++) kv_avg += kv_bytes_at(hp, k);
-        kv_avg /= o.n_gen > 0 ? o.n_gen : 1;
-        for (int k = 0; k < o.n_prompt; k++) attn_pp += attn_macs_at(hp, k);
-        /* resident memory of the model itself: weights + KV cache + scratch, before the second probe's buffer */
+        stats_of(&tg_bw, &tg_bw_mean, &tg_bw_sd);
+        stats_of(&tg_ratio_r, &tg_ratio, &tg_ratio_sd);
+        /* resident memory of the model itself: weights + KV cache + scratch (the probe buffers are freed) */
         double model_rss = rss_now();
         json_object_set_new(js, "model_rss_mb", json_real(model_rss / 1048576.0));
         json_object_set_new(js, "weights_mb", json_real(c.file_bytes / 1048576.0));
         if (!o.json)
             printf("resident after the runs: %.1f MB (weights %.1f MB, KV cache and scratch the rest)\n",
                    model_rss / 1048576.0, c.file_bytes / 1048576.0);
-        double bw_after = loom_roofline_read_bw(pool, (size_t)512 << 20, 8);
-        if (bw_after > bw) bw = bw_after;
-        json_object_set_new(js, "read_bw_gbs", json_real(bw / 1e9));
-        double bytes_tok = c.bytes_per_token + kv_avg;
-        double tg_ratio = bw > 0 ? tg_mean * bytes_tok / bw : 0;
+        if (o.n_gen > 0) {
+            json_t *arr = json_array();
+            for (int r = 0; r < tg_bw.n; r++) json_array_append_new(arr, json_real(tg_bw.v[r] / 1e9));
+            json_object_set_new(js, "tg_read_bw_gbs", arr);
+        }
         double pp_ops_tok = 2 * (c.macs_per_token + (o.n_prompt ? attn_pp / o.n_prompt + c.head_macs / o.n_prompt : 0));
         double pp_peak = c.quantized ? peak_int8 : peak_f32;
         double pp_ratio = pp_peak > 0 ? pp_mean * pp_ops_tok / pp_peak : 0;
@@ -275,8 +290,9 @@ int cmd_bench(int argc, char **argv) {
                 printf("| pp%-4d | %8.2f | %5.2f | %9.1f | %5.3f | %.2f GOP/token vs %s peak\n", o.n_prompt, pp_mean, pp_sd,
                        pp_peak / pp_ops_tok, pp_ratio, pp_ops_tok / 1e9, c.quantized ? int8_isa : f32_isa);
             if (o.n_gen)
-                printf("| tg%-4d | %8.2f | %5.2f | %9.2f | %5.3f | %.1f MB/token vs %.2f GB/s read bandwidth\n", o.n_gen,
-                       tg_mean, tg_sd, bw / bytes_tok, tg_ratio, bytes_tok / 1e6, bw / 1e9);
+                printf("| tg%-4d | %8.2f | %5.2f | %9.2f | %5.3f | %.1f MB/token vs %.2f GB/s read bandwidth (± %.2f)\n",
+                       o.n_gen, tg_mean, tg_sd, tg_bw_mean / bytes_tok, tg_ratio, bytes_tok / 1e6, tg_bw_mean / 1e9,
+                       tg_bw_sd / 1e9);
         }
         json_object_set_new(js, "model", json_string(o.model));
         json_object_set_new(js, "model_params", json_real(c.params));
@@ -290,6 +306,7 @@ int cmd_bench(int argc, char **argv) {
         json_object_set_new(js, "tg_tokens_per_s_sd", json_real(tg_sd));
         json_object_set_new(js, "tg_bytes_per_token", json_real(bytes_tok));
         json_object_set_new(js, "tg_roofline_ratio", json_real(tg_ratio));
+        json_object_set_new(js, "tg_roofline_ratio_sd", json_real(tg_ratio_sd));
     }
     if (o.mmproj && o.image_tiles > 0) {
         loom_vit_params vp = {0};

@@ -1,0 +1,77 @@
+/* tests/cli/test_bench.c — `loom bench` on a small random model made by `loom synth`: the JSON carries every
+ * field the issue names, the numbers are finite and positive, each tg repetition has its own bracketing
+ * bandwidth probe, the ratios are the rates divided by those rooflines, and bad options fail with a message.
+ * Nothing here judges speed (that is what the benchmark itself is for). */
+#include <jansson.h>
+#include <math.h>
+
+#include "core/alloc.h"
+#include "tests/cli/cli_util.h"
+
+static char tmpdir[64], model[128], mmproj[128];
+
+static void setup(void) {
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/loom_bench_XXXXXX");
+    cr_assert_not_null(mkdtemp(tmpdir));
+    snprintf(model, sizeof model, "%s/m.gguf", tmpdir);
+    snprintf(mmproj, sizeof mmproj, "%s/p.gguf", tmpdir);
+}
+
+static void teardown(void) {
+    unlink(model);
+    unlink(mmproj);
+    rmdir(tmpdir);
+}
+
+static double num(json_t *o, const char *key) {
+    json_t *v = json_object_get(o, key);
+    cr_assert(json_is_number(v), "missing number %s", key);
+    return json_number_value(v);
+}
+
+Test(cli_bench, json_fields_and_ratios, .init = setup, .fini = teardown, .timeout = 120) {
+    CLI_BIN(bin);
+    char *synth[] = {(char *)bin, "synth", "-o", model, "--vocab", "512", "--d-model", "256", "--layers", "2",
+                     "--heads", "4", "--kv-heads", "2", "--head-dim", "64", "--experts", "4", "--expert-ff", "256",
+                     "--shared-ff", "256", "--mmproj", mmproj, "--vit-width", "64", "--vit-layers", "1",
+                     "--vit-heads", "2", "--vit-ff", "128", "--vit-out", "256", NULL};
+    cli_result r = cli_run(synth);
+    cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "synth failed: %s", r.err);
+    cli_result_free(&r);
+    char *bench[] = {(char *)bin, "bench", "-m", model, "--mmproj", mmproj, "-t", "2", "-p", "32", "-n", "8",
+                     "-r", "2", "--image-tiles", "1", "--no-mmap", "--json", NULL};
+    r = cli_run(bench);
+    cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "bench failed: %s", r.err);
+    json_error_t je;
+    json_t *js = json_loads(r.out, 0, &je);
+    cr_assert_not_null(js, "not JSON: %s (%s)", r.out, je.text);
+    const char *positive[] = {"pp_tokens_per_s", "tg_tokens_per_s", "encode_ms_per_tile", "pp_roofline_ratio",
+                              "tg_roofline_ratio", "encode_roofline_ratio", "read_bw_gbs", "tg_bytes_per_token"};
+    for (size_t i = 0; i < sizeof positive / sizeof *positive; i++) {
+        double v = num(js, positive[i]);
+        cr_expect(isfinite(v) && v > 0, "%s = %g", positive[i], v);
+    }
+    /* one bracketing probe per tg repetition; the ratio is the mean of rate_r * bytes / bw_r, so it lies between
+     * the mean rate over the largest and over the smallest bracket */
+    json_t *bws = json_object_get(js, "tg_read_bw_gbs");
+    cr_assert(json_is_array(bws) && json_array_size(bws) == 2, "tg_read_bw_gbs: one per repetition");
+    double lo = INFINITY, hi = 0;
+    for (size_t i = 0; i < 2; i++) {
+        double b = json_number_value(json_array_get(bws, i)) * 1e9;
+        cr_expect(b > 0);
+        lo = b < lo ? b : lo;
+        hi = b > hi ? b : hi;
+    }
+    const double tg = num(js, "tg_tokens_per_s"), bytes = num(js, "tg_bytes_per_token"),
+                 ratio = num(js, "tg_roofline_ratio");
+    cr_expect(ratio >= tg * bytes / hi * 0.999 && ratio <= tg * bytes / lo * 1.001, "tg ratio %g outside [%g, %g]",
+              ratio, tg * bytes / hi, tg * bytes / lo);
+    json_decref(js);
+    cli_result_free(&r);
+
+    char *bad[] = {(char *)bin, "bench", "-m", model, "-r", "0", NULL};
+    r = cli_run(bad);
+    cr_expect(WIFEXITED(r.status) && WEXITSTATUS(r.status) != 0);
+    cr_expect(strlen(r.err) > 0, "a bad option says why");
+    cli_result_free(&r);
+}
