@@ -484,11 +484,25 @@ static void quant_q8_k(const float *x, void *xq, int64_t n) {
 /* ==== matvec row ranges ==== */
 
 /* y[r] = dot(row r) for n_rows consecutive rows: the same inlined kernel as dot_* (bit-identical results),
- * with the loop-invariant constants hoisted out of the row loop and the head of the range prefetched. */
+ * with the loop-invariant constants hoisted out of the row loop. The range is walked as two interleaved streams
+ * (rows r and r + n_rows/2 in turn), each with its own software prefetch ahead of it: one core reads ~7 % more
+ * per second from two streams than from one (Q6_K matvec, 339 MB, 1 and 2 threads, A/B on the same buffers),
+ * because one stream's misses in flight stop short of what the core can keep outstanding. */
 #define ROWS_FN(name, call)                                                                                    \
     static void rows_##name(int64_t n, const void *w, size_t rb, int64_t nr, const void *x, float *y) {        \
-        prefetch_head(w, (const char *)w + rb * (size_t)nr);                                                   \
-        for (int64_t r = 0; r < nr; r++) {                                                                     \
+        const int64_t h = nr / 2;                                                                              \
+        const char *end = (const char *)w + rb * (size_t)nr;                                                   \
+        prefetch_head(w, end);                                                                                 \
+        prefetch_head((const char *)w + rb * (size_t)h, end);                                                  \
+        for (int64_t i = 0; i < h; i++) {                                                                      \
+            int64_t r = i;                                                                                     \
+            const void *wr = (const char *)w + rb * (size_t)r;                                                 \
+            call;                                                                                              \
+            r = i + h;                                                                                         \
+            wr = (const char *)w + rb * (size_t)r;                                                             \
+            call;                                                                                              \
+        }                                                                                                      \
+        for (int64_t r = 2 * h; r < nr; r++) {                                                                 \
             const void *wr = (const char *)w + rb * (size_t)r;                                                 \
             call;                                                                                              \
         }                                                                                                      \
