@@ -245,8 +245,13 @@ static void mv_worker(void *ctx, int ith, int nth) {
         const uint8_t *W = p->W + (size_t)b * p->row_bytes;
         if (p->rows) {
             p->rows(pl->n_in, W, p->row_bytes, e - b, p->xq, p->y + b);
-        } else {
-            for (int64_t o = 0; o < e - b; o++) p->y[b + o] = p->dot(pl->n_in, W + (size_t)o * p->row_bytes, p->xq);
+        } else { /* two interleaved row streams, as the rows_* kernels walk them (see core/dot_avx512.c) */
+            const int64_t nr = e - b, h = nr / 2;
+            for (int64_t o = 0; o < h; o++) {
+                p->y[b + o] = p->dot(pl->n_in, W + (size_t)o * p->row_bytes, p->xq);
+                p->y[b + o + h] = p->dot(pl->n_in, W + (size_t)(o + h) * p->row_bytes, p->xq);
+            }
+            for (int64_t o = 2 * h; o < nr; o++) p->y[b + o] = p->dot(pl->n_in, W + (size_t)o * p->row_bytes, p->xq);
         }
     }
 }
