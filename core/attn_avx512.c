@@ -251,10 +251,14 @@ static inline __m512 hsum4_per_lane(__m512 a, __m512 b, __m512 c, __m512 d) {
 /* Completes 16 horizontal sums: w[g] = hsum4_per_lane of vectors 4g..4g+3; lane i of the result is the sum of
  * vector i. */
 static inline __m512 hsum16_finish(const __m512 *w) {
-    const int even = _MM_SHUFFLE(2, 0, 2, 0), odd = _MM_SHUFFLE(3, 1, 3, 1);
-    __m512 x01 = _mm512_add_ps(_mm512_shuffle_f32x4(w[0], w[1], even), _mm512_shuffle_f32x4(w[0], w[1], odd));
-    __m512 x23 = _mm512_add_ps(_mm512_shuffle_f32x4(w[2], w[3], even), _mm512_shuffle_f32x4(w[2], w[3], odd));
-    return _mm512_add_ps(_mm512_shuffle_f32x4(x01, x23, even), _mm512_shuffle_f32x4(x01, x23, odd));
+    /* macros, not const ints: the shuffle control must be an immediate at -O0 too */
+#define EVEN _MM_SHUFFLE(2, 0, 2, 0)
+#define ODD  _MM_SHUFFLE(3, 1, 3, 1)
+    __m512 x01 = _mm512_add_ps(_mm512_shuffle_f32x4(w[0], w[1], EVEN), _mm512_shuffle_f32x4(w[0], w[1], ODD));
+    __m512 x23 = _mm512_add_ps(_mm512_shuffle_f32x4(w[2], w[3], EVEN), _mm512_shuffle_f32x4(w[2], w[3], ODD));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(x01, x23, EVEN), _mm512_shuffle_f32x4(x01, x23, ODD));
+#undef EVEN
+#undef ODD
 }
 
 /* One 16-float chunk of a KG keys x NQ queries dot-product tile: each key chunk loaded serves NQ queries and
