@@ -1,5 +1,6 @@
 /* core/roofline_avx512.c — AVX-512 peak loops (compiled with -mavx512f/bw/vnni). */
 #include <immintrin.h>
+#include <stdint.h>
 
 #include "core/roofline.h"
 
@@ -31,7 +32,11 @@ double loom_roofline_int8_avx512(long iters) {
     __m512i t = a[0];
     _Pragma("GCC unroll 16")
     for (int k = 1; k < 12; k++) t = _mm512_add_epi32(t, a[k]);
-    volatile int sink = _mm512_reduce_add_epi32(t);
+    /* summed as unsigned: the accumulators wrap by design, and GCC's reduce intrinsic adds them as signed ints */
+    uint32_t lanes[16], sum = 0;
+    _mm512_storeu_si512(lanes, t);
+    for (int k = 0; k < 16; k++) sum += lanes[k];
+    volatile uint32_t sink = sum;
     (void)sink;
     return (double)iters * 12 * 64 * 2;
 }
