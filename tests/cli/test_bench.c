@@ -45,12 +45,17 @@ Test(cli_bench, json_fields_and_ratios, .init = setup, .fini = teardown, .timeou
     json_error_t je;
     json_t *js = json_loads(r.out, 0, &je);
     cr_assert_not_null(js, "not JSON: %s (%s)", r.out, je.text);
-    const char *positive[] = {"pp_tokens_per_s", "tg_tokens_per_s", "encode_ms_per_tile", "pp_roofline_ratio",
-                              "tg_roofline_ratio", "encode_roofline_ratio", "read_bw_gbs", "tg_bytes_per_token"};
+    const char *positive[] = {"pp_tokens_per_s", "tg_tokens_per_s", "encode_ms_per_tile", "tg_roofline_ratio",
+                              "read_bw_gbs", "tg_bytes_per_token"};
     for (size_t i = 0; i < sizeof positive / sizeof *positive; i++) {
         double v = num(js, positive[i]);
         cr_expect(isfinite(v) && v > 0, "%s = %g", positive[i], v);
     }
+    /* compute ratios exist wherever a peak was measurable (LOOM_ISA=scalar has no SIMD peak: ratio 0) */
+    const double pp_ratio = num(js, "pp_roofline_ratio"), enc_ratio = num(js, "encode_roofline_ratio");
+    cr_expect(isfinite(pp_ratio) && (num(js, "peak_int8_gops") > 0 ? pp_ratio > 0 : pp_ratio == 0), "pp ratio %g", pp_ratio);
+    cr_expect(isfinite(enc_ratio) && (num(js, "peak_f32_gflops") > 0 ? enc_ratio > 0 : enc_ratio == 0), "encode ratio %g",
+              enc_ratio);
     /* one bracketing probe per tg repetition; the ratio is the mean of rate_r * bytes / bw_r, so it lies between
      * the mean rate over the largest and over the smallest bracket */
     json_t *bws = json_object_get(js, "tg_read_bw_gbs");
