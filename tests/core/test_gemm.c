@@ -16,45 +16,9 @@
 #include "core/matmul_int.h"
 #include "core/quant.h"
 #include "core/threadpool.h"
+#include "tests/core/rand_rows.h"
 #include "tests/testutil.h"
 
-static float rand_unit(uint64_t *s) { return (float)(loom_test_rand_u64(s) >> 40) / (float)(1 << 24); }
-
-static uint16_t rand_scale(uint64_t *s) {
-    float v = (0.5f + rand_unit(s)) * ldexpf(1.0f, -(int)(3 + loom_test_rand_u64(s) % 7));
-    return mm_f32_to_f16(loom_test_rand_u64(s) & 1 ? -v : v);
-}
-
-/* n_rows random valid rows of type t: random bytes (every quant bit pattern) with sane f16 scales */
-static void *rand_rows(loom_dtype t, int64_t n, int64_t n_rows, uint64_t *s) {
-    size_t rb = loom_row_size(t, n);
-    uint8_t *w = loom_malloc(rb * (size_t)n_rows);
-    cr_assert_not_null(w);
-    for (size_t i = 0; i < rb * (size_t)n_rows; i++) w[i] = (uint8_t)loom_test_rand_u64(s);
-    if (t == LOOM_F32 || t == LOOM_F16 || t == LOOM_BF16) {
-        for (int64_t i = 0; i < n * n_rows; i++) {
-            float f = loom_test_rand_normal(s);
-            if (t == LOOM_F32) ((float *)w)[i] = f;
-            else if (t == LOOM_F16) ((uint16_t *)w)[i] = mm_f32_to_f16(f);
-            else ((uint16_t *)w)[i] = loom_f32_to_bf16(f);
-        }
-        return w;
-    }
-    int64_t nblk = n_rows * (n / loom_type_info_get(t)->block_size);
-    for (int64_t b = 0; b < nblk; b++) {
-        switch (t) {
-        case LOOM_Q8_0: ((block_q8_0 *)w)[b].d = rand_scale(s); break;
-        case LOOM_Q4_0: ((block_q4_0 *)w)[b].d = rand_scale(s); break;
-        case LOOM_Q5_0: ((block_q5_0 *)w)[b].d = rand_scale(s); break;
-        case LOOM_Q4_1: ((block_q4_1 *)w)[b].d = rand_scale(s); ((block_q4_1 *)w)[b].m = rand_scale(s); break;
-        case LOOM_Q4_K: ((block_q4_k *)w)[b].d = rand_scale(s); ((block_q4_k *)w)[b].dmin = rand_scale(s); break;
-        case LOOM_Q5_K: ((block_q5_k *)w)[b].d = rand_scale(s); ((block_q5_k *)w)[b].dmin = rand_scale(s); break;
-        case LOOM_Q6_K: ((block_q6_k *)w)[b].d = rand_scale(s); break;
-        default: cr_assert_fail("type");
-        }
-    }
-    return w;
-}
 
 typedef struct shape {
     int64_t n_in, n_out, n_tok;
