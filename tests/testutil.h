@@ -46,6 +46,17 @@ static inline void *loom_test_read_file(const char *path, size_t *size) {
 }
 
 /* Deterministic random numbers for kernel tests (xorshift64*). */
+/* A raw f32 reference file under $LOOM_SHARED that must hold exactly expect_floats values (loom_free it). */
+static inline float *loom_test_read_f32(const char *rel, size_t expect_floats) {
+    char path[512];
+    LOOM_SHARED_PATH(path, rel);
+    size_t size = 0;
+    float *buf = loom_test_read_file(path, &size);
+    cr_assert_not_null(buf, "cannot read %s", path);
+    cr_assert_eq(size, expect_floats * sizeof(float), "%s: %zu bytes, expected %zu", rel, size, expect_floats * 4);
+    return buf;
+}
+
 static inline uint64_t loom_test_rand_u64(uint64_t *s) {
     *s ^= *s >> 12;
     *s ^= *s << 25;

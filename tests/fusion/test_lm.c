@@ -32,16 +32,6 @@ static int32_t *json_ids(json_t *arr, size_t *n) {
     return ids;
 }
 
-static float *read_f32(const char *rel, size_t expect_floats) {
-    char path[512];
-    LOOM_SHARED_PATH(path, rel);
-    size_t size = 0;
-    float *buf = loom_test_read_file(path, &size);
-    cr_assert_not_null(buf, "cannot read %s", path);
-    cr_assert_eq(size, expect_floats * sizeof(float), "%s: %zu bytes, expected %zu", rel, size, expect_floats * 4);
-    return buf;
-}
-
 static loom_lm *open_model(const char *name) {
     char rel[256], path[512];
     snprintf(rel, sizeof rel, "testdata/llama4-tiny/models/%s.gguf", name);
@@ -106,7 +96,7 @@ Test(lm, prompt_logits_and_greedy_match_meta) {
             int32_t *ids = json_ids(json_object_get(json_array_get(json_object_get(man, "prompts"), pi), "ids"), &n);
             char rel[256], what[128];
             snprintf(rel, sizeof rel, "testdata/llama4-tiny/text/%s/%s.logits.f32", models[mi], prompt_names[pi]);
-            float *ref = read_f32(rel, n * 2013);
+            float *ref = loom_test_read_f32(rel, n * 2013);
             float *x = loom_malloc(sizeof(float) * n * hp->d_model), *got = loom_malloc(sizeof(float) * n * 2013);
             loom_err err = {0};
             cr_assert_eq(loom_lm_embed(lm, x, ids, (int64_t)n, &err), LOOM_OK);
@@ -138,7 +128,7 @@ Test(lm, prompt_logits_and_greedy_match_meta) {
 
 Test(lm, image_chat_prompt_with_reference_embeddings) {
     json_t *man = load_manifest();
-    float *embd = read_f32("testdata/llama4-tiny/vision/img3_480x640.embd.f32", 720 * 128);
+    float *embd = loom_test_read_f32("testdata/llama4-tiny/vision/img3_480x640.embd.f32", 720 * 128);
     char path[512];
     LOOM_SHARED_PATH(path, "testdata/llama4-tiny/chat/prompt_ids.i32");
     size_t bytes = 0;
@@ -161,7 +151,7 @@ Test(lm, image_chat_prompt_with_reference_embeddings) {
         cr_assert_eq(loom_lm_eval(s, x, (int64_t)n, got, LOOM_LOGITS_LAST, &err), LOOM_OK, "%s", err.msg);
         char rel[256];
         snprintf(rel, sizeof rel, "testdata/llama4-tiny/chat/%s.last_logits.f32", models[mi]);
-        float *ref = read_f32(rel, 2013);
+        float *ref = loom_test_read_f32(rel, 2013);
         compare_logits(got, ref, 1, 2013, models[mi]);
         loom_lm_session_free(s);
         int32_t gen[16];

@@ -29,16 +29,6 @@ static const struct {
     {"img1_200x300", 1}, {"img2_336x336_gray", 1}, {"img3_480x640", 5}, {"img4_337x336_rgba", 3}, {"img5_1000x700", 10},
 };
 
-static float *read_f32(const char *rel, size_t expect_floats) {
-    char path[512];
-    LOOM_SHARED_PATH(path, rel);
-    size_t size = 0;
-    float *buf = loom_test_read_file(path, &size);
-    cr_assert_not_null(buf, "cannot read %s", path);
-    cr_assert_eq(size, expect_floats * sizeof(float), "%s: %zu bytes, expected %zu", rel, size, expect_floats * 4);
-    return buf;
-}
-
 static loom_vit *open_vit(int max_batch_tiles) {
     char path[512];
     LOOM_SHARED_PATH(path, MMPROJ);
@@ -103,10 +93,10 @@ static void check_image(int idx) {
     int T = images[idx].n_tiles;
     char rel[256];
     snprintf(rel, sizeof rel, "testdata/llama4-tiny/vision/%s.tiles.f32", images[idx].name);
-    float *tiles = read_f32(rel, (size_t)T * 3 * 336 * 336);
+    float *tiles = loom_test_read_f32(rel, (size_t)T * 3 * 336 * 336);
     snprintf(rel, sizeof rel, "testdata/llama4-tiny/vision/%s.embd.f32", images[idx].name);
     size_t n_out = (size_t)T * 144 * 128;
-    float *ref = read_f32(rel, n_out);
+    float *ref = loom_test_read_f32(rel, n_out);
     float *got = loom_malloc(n_out * sizeof(float));
     loom_pool *pool = NULL;
     loom_err err = {0};
@@ -138,10 +128,10 @@ Test(vit, embd_img2_scalar) {
 
 Test(vit, intermediates_img2) {
     loom_vit *vit = open_vit(0);
-    float *tiles = read_f32("testdata/llama4-tiny/vision/img2_336x336_gray.tiles.f32", 3 * 336 * 336);
-    float *ref_vit = read_f32("testdata/llama4-tiny/vision/img2_336x336_gray.vit_out.f32", 576 * 64);
-    float *ref_ps = read_f32("testdata/llama4-tiny/vision/img2_336x336_gray.pixel_shuffle.f32", 144 * 256);
-    float *ref_ad = read_f32("testdata/llama4-tiny/vision/img2_336x336_gray.adapter.f32", 144 * 96);
+    float *tiles = loom_test_read_f32("testdata/llama4-tiny/vision/img2_336x336_gray.tiles.f32", 3 * 336 * 336);
+    float *ref_vit = loom_test_read_f32("testdata/llama4-tiny/vision/img2_336x336_gray.vit_out.f32", 576 * 64);
+    float *ref_ps = loom_test_read_f32("testdata/llama4-tiny/vision/img2_336x336_gray.pixel_shuffle.f32", 144 * 256);
+    float *ref_ad = loom_test_read_f32("testdata/llama4-tiny/vision/img2_336x336_gray.adapter.f32", 144 * 96);
     loom_vit_taps taps = {
         .vit_out = loom_malloc(576 * 64 * sizeof(float)),
         .shuffle = loom_malloc(144 * 256 * sizeof(float)),
@@ -175,7 +165,7 @@ Test(vit, intermediates_img2) {
 /* img3 (5 tiles): one thread, whole batch vs 2 threads in batches of 2 tiles — rows are independent, so the
  * results may only differ by the matmul's blocking (not at all for the reference kernels). */
 Test(vit, batches_and_threads_agree) {
-    float *tiles = read_f32("testdata/llama4-tiny/vision/img3_480x640.tiles.f32", 5 * 3 * 336 * 336);
+    float *tiles = loom_test_read_f32("testdata/llama4-tiny/vision/img3_480x640.tiles.f32", 5 * 3 * 336 * 336);
     size_t n_out = 5 * 144 * 128;
     float *a = loom_malloc(n_out * sizeof(float)), *b = loom_malloc(n_out * sizeof(float));
     loom_err err = {0};
@@ -415,8 +405,8 @@ static void encode_rewritten(const rewrite *rw, float rel_tol, const char *what,
     rewritten r;
     loom_err err = {0};
     cr_assert_eq(open_rewritten(rw, &r, &err), LOOM_OK, "%s: %s", what, err.msg);
-    float *tiles = read_f32("testdata/llama4-tiny/vision/img3_480x640.tiles.f32", 5 * 3 * 336 * 336);
-    float *ref = read_f32("testdata/llama4-tiny/vision/img3_480x640.embd.f32", 5 * 144 * 128);
+    float *tiles = loom_test_read_f32("testdata/llama4-tiny/vision/img3_480x640.tiles.f32", 5 * 3 * 336 * 336);
+    float *ref = loom_test_read_f32("testdata/llama4-tiny/vision/img3_480x640.embd.f32", 5 * 144 * 128);
     float *got = got_out ? got_out : loom_malloc(5 * 144 * 128 * sizeof(float));
     cr_assert_eq(loom_vit_encode(r.vit, NULL, got, tiles, 5, &err), LOOM_OK, "%s: %s", what, err.msg);
     compare(got, ref, 5 * 144 * 128, rel_tol, what);
