@@ -36,6 +36,7 @@ static loom_gemm_f32_kernels g_f32[3];
 static pthread_once_t        g_once = PTHREAD_ONCE_INIT;
 static int                   g_amx_ok;      /* CPU + OS support, probed once */
 static atomic_int            g_amx_on = 1;  /* tests/bench switch */
+static atomic_int            g_vnni_on = 1; /* tests/bench switch */
 static atomic_int            g_min_tok = 0; /* tests: threshold override */
 
 void loom_gemm_set_min_tokens(int n) { atomic_store(&g_min_tok, n > 0 ? n : 0); }
@@ -50,6 +51,12 @@ int loom_gemm_amx_enable(int on) {
     pthread_once(&g_once, tables_init);
     atomic_store(&g_amx_on, on ? 1 : 0);
     return g_amx_ok && on;
+}
+
+int loom_gemm_vnni_enable(int on) {
+    pthread_once(&g_once, tables_init);
+    atomic_store(&g_vnni_on, on ? 1 : 0);
+    return on && loom_isa_best() >= LOOM_ISA_AVX512; /* the AVX-512 level includes VNNI (cpu_features.c) */
 }
 
 int loom_gemm_amx_active(void) {
@@ -135,9 +142,39 @@ static int gemm_f32(loom_pool *pool, const loom_gemm_f32_kernels *k, float *Y, c
     return 0;
 }
 
-/* ==== int8 engine (AMX) ==== */
+/* ==== int8 engines: AMX, else AVX-512 VNNI (same passes and buffers, their own layouts) ==== */
+
+typedef struct q_engine {
+    int    (*layout_for)(loom_dtype wt, gemm_q_layout *L);
+    size_t (*meta_bytes)(const gemm_q_layout *L, int64_t n_in);
+    size_t (*panel_bytes)(const gemm_q_layout *L, int64_t n_in);
+    void   (*pack_act)(const gemm_q_layout *L, const uint8_t *xq, size_t act_bytes, int64_t n_in, int nv,
+                       const gemm_q_act *A, int64_t tb);
+    void   (*pack_panel)(const gemm_q_layout *L, const uint8_t *W, size_t row_bytes, int64_t n_in, int nv,
+                         uint8_t *dst);
+    void   (*begin)(const gemm_q_layout *L);
+    void   (*end)(void);
+    void   (*panel)(const gemm_q_layout *L, int64_t n_in, const uint8_t *panel, const gemm_q_act *A, int64_t tb0,
+                    int64_t n_tb, int64_t n_tokv, float *Y, size_t ldy, int ov, float *F);
+} q_engine;
+
+static void no_begin(const gemm_q_layout *L) { (void)L; }
+static void no_end(void) {}
+
+static const q_engine k_amx = {gemm_q_layout_for, gemm_q_meta_bytes, gemm_q_panel_bytes, gemm_q_pack_act,
+                               gemm_q_pack_panel, gemm_q_amx_begin, gemm_q_amx_end, gemm_q_amx_panel};
+static const q_engine k_vnni = {gemm_q_vnni_layout_for, gemm_q_vnni_meta_bytes, gemm_q_vnni_panel_bytes,
+                                gemm_q_vnni_pack_act, gemm_q_vnni_pack_panel, no_begin, no_end, gemm_q_vnni_panel};
+
+/* The engine quantized products use now, or NULL (dot4 fallback). */
+static const q_engine *q_engine_now(void) {
+    if (loom_isa_active() < LOOM_ISA_AVX512) return NULL;
+    if (g_amx_ok && atomic_load(&g_amx_on)) return &k_amx;
+    return atomic_load(&g_vnni_on) ? &k_vnni : NULL;
+}
 
 typedef struct q_job {
+    const q_engine *E;
     gemm_q_layout  L;
     const uint8_t *W;
     size_t         row_bytes;
@@ -160,7 +197,7 @@ static void q_pack_worker(void *ctx, int ith, int nth) {
         const int64_t t0 = tb * GEMM_TB;
         const int nv = (int)(j->n_tok - t0 < GEMM_TB ? j->n_tok - t0 : GEMM_TB);
         for (int t = 0; t < nv; t++) loom_act_quantize(j->L.wt, j->X + (t0 + t) * j->n_in, xq + (size_t)t * j->act_bytes, j->n_in);
-        gemm_q_pack_act(&j->L, xq, j->act_bytes, j->n_in, nv, &j->A, tb);
+        j->E->pack_act(&j->L, xq, j->act_bytes, j->n_in, nv, &j->A, tb);
     }
 }
 
@@ -171,29 +208,29 @@ static void q_worker(void *ctx, int ith, int nth) {
     if (j->n_pn >= nth) split(j->n_pn, ith, nth, &pb, &pe);
     else split(j->n_tb, ith, nth, &tbb, &tbe);
     if (pb >= pe || tbb >= tbe) return;
-    gemm_q_amx_begin(&j->L);
+    j->E->begin(&j->L);
     float *F = (float *)(panel + j->panel_bytes + j->xq_bytes);
     const int64_t t0 = tbb * GEMM_TB, tv = (tbe * GEMM_TB < j->n_tok ? tbe * GEMM_TB : j->n_tok) - t0;
     for (int64_t p = pb; p < pe; p++) {
         const int64_t o0 = p * GEMM_RB;
         const int ov = (int)(j->n_out - o0 < GEMM_RB ? j->n_out - o0 : GEMM_RB);
-        gemm_q_pack_panel(&j->L, j->W + (size_t)o0 * j->row_bytes, j->row_bytes, j->n_in, ov, panel);
-        gemm_q_amx_panel(&j->L, j->n_in, panel, &j->A, tbb, tbe - tbb, tv,
-                         j->Y + (size_t)t0 * (size_t)j->n_out + o0, (size_t)j->n_out, ov, F);
+        j->E->pack_panel(&j->L, j->W + (size_t)o0 * j->row_bytes, j->row_bytes, j->n_in, ov, panel);
+        j->E->panel(&j->L, j->n_in, panel, &j->A, tbb, tbe - tbb, tv, j->Y + (size_t)t0 * (size_t)j->n_out + o0,
+                    (size_t)j->n_out, ov, F);
     }
-    gemm_q_amx_end();
+    j->E->end();
 }
 
-static int gemm_q(loom_pool *pool, float *Y, const void *W, loom_dtype wt, int64_t n_in, int64_t n_out,
-                  const float *X, int64_t n_tok, const gemm_q_layout *L) {
+static int gemm_q(loom_pool *pool, const q_engine *E, float *Y, const void *W, loom_dtype wt, int64_t n_in,
+                  int64_t n_out, const float *X, int64_t n_tok, const gemm_q_layout *L) {
     const int nth = loom_pool_size(pool);
-    q_job j = {.L = *L, .W = W, .row_bytes = loom_row_size(wt, n_in), .n_in = n_in, .n_out = n_out,
+    q_job j = {.E = E, .L = *L, .W = W, .row_bytes = loom_row_size(wt, n_in), .n_in = n_in, .n_out = n_out,
                .n_tok = n_tok, .X = X, .Y = Y, .act_bytes = loom_act_row_size(wt, n_in)};
     j.n_tb = (n_tok + GEMM_TB - 1) / GEMM_TB;
     j.n_pn = (n_out + GEMM_RB - 1) / GEMM_RB;
     j.A.n_tb = j.n_tb;
-    j.A.meta_bytes = ALIGN_UP(gemm_q_meta_bytes(L, n_in));
-    j.panel_bytes = ALIGN_UP(gemm_q_panel_bytes(L, n_in));
+    j.A.meta_bytes = ALIGN_UP(E->meta_bytes(L, n_in));
+    j.panel_bytes = ALIGN_UP(E->panel_bytes(L, n_in));
     size_t xq_bytes, act_total, thr_total, total;
     if (!j.row_bytes || !j.act_bytes || !loom_size_mul(j.act_bytes, GEMM_TB, &xq_bytes)) return -1;
     j.xq_bytes = ALIGN_UP(xq_bytes);
@@ -226,6 +263,7 @@ typedef struct gq_set {
 } gq_set;
 
 typedef struct gq_job {
+    const q_engine               *E;
     gemm_q_layout                 L; /* the activation layout every product shares */
     const loom_matmul_group_job *jobs;
     int                           n_jobs, n_sets;
@@ -251,7 +289,7 @@ static void gq_pack_worker(void *ctx, int ith, int nth) {
         const int nv = (int)(S->n_tok - t0 < GEMM_TB ? S->n_tok - t0 : GEMM_TB);
         for (int t = 0; t < nv; t++)
             loom_act_quantize(j->L.wt, S->X + (t0 + t) * j->n_in, xq + (size_t)t * j->act_bytes, j->n_in);
-        gemm_q_pack_act(&j->L, xq, j->act_bytes, j->n_in, nv, &S->A, tb);
+        j->E->pack_act(&j->L, xq, j->act_bytes, j->n_in, nv, &S->A, tb);
     }
 }
 
@@ -274,17 +312,17 @@ static void gq_worker(void *ctx, int ith, int nth) {
         int64_t pb = gq_first_panel(lo, j->cost0[i], S->n_tb), pe = gq_first_panel(hi, j->cost0[i], S->n_tb);
         if (pe > n_pn) pe = n_pn;
         if (pb >= pe) continue;
-        if (!begun) gemm_q_amx_begin(&j->L);
+        if (!begun) j->E->begin(&j->L);
         begun = true;
         const size_t row_bytes = loom_row_size(J->wt, j->n_in);
         for (int64_t p = pb; p < pe; p++) {
             const int64_t o0 = p * GEMM_RB;
             const int ov = (int)(J->n_out - o0 < GEMM_RB ? J->n_out - o0 : GEMM_RB);
-            gemm_q_pack_panel(&j->Lj[i], (const uint8_t *)J->W + (size_t)o0 * row_bytes, row_bytes, j->n_in, ov, panel);
-            gemm_q_amx_panel(&j->Lj[i], j->n_in, panel, &S->A, 0, S->n_tb, S->n_tok, J->Y + o0, (size_t)J->n_out, ov, F);
+            j->E->pack_panel(&j->Lj[i], (const uint8_t *)J->W + (size_t)o0 * row_bytes, row_bytes, j->n_in, ov, panel);
+            j->E->panel(&j->Lj[i], j->n_in, panel, &S->A, 0, S->n_tb, S->n_tok, J->Y + o0, (size_t)J->n_out, ov, F);
         }
     }
-    if (begun) gemm_q_amx_end();
+    if (begun) j->E->end();
 }
 
 static bool same_act_layout(const gemm_q_layout *a, const gemm_q_layout *b) {
@@ -295,10 +333,12 @@ int loom_gemm_grouped(loom_pool *pool, const loom_matmul_group_job *jobs, int n_
     pthread_once(&g_once, tables_init);
     for (int i = 0; i < n_jobs; i++) done[i] = false;
     if (n_jobs <= 0 || n_jobs > GEMM_GROUP_MAX || n_in <= 0) return 0;
-    if (loom_isa_active() < LOOM_ISA_AVX512 || !g_amx_ok || !atomic_load(&g_amx_on)) return 0;
+    const q_engine *E = q_engine_now();
+    if (!E) return 0;
     const int min_override = atomic_load(&g_min_tok), min_tok = min_override ? min_override : GEMM_MIN_TOK_Q;
     gq_job *j = loom_calloc(1, sizeof *j);
     if (!j) return -1;
+    j->E = E;
     j->jobs = jobs;
     j->n_in = n_in;
     /* the products this pass takes: int8 layouts equal to the first taker's, enough tokens */
@@ -307,7 +347,7 @@ int loom_gemm_grouped(loom_pool *pool, const loom_matmul_group_job *jobs, int n_
     for (int i = 0; i < n_jobs; i++) {
         const loom_matmul_group_job *J = &jobs[i];
         gemm_q_layout L;
-        if (J->n_tok < min_tok || J->n_out <= 0 || gemm_q_layout_for(J->wt, &L) != 0 || n_in % L.group != 0) continue;
+        if (J->n_tok < min_tok || J->n_out <= 0 || E->layout_for(J->wt, &L) != 0 || n_in % L.group != 0) continue;
         if (taken && !same_act_layout(&L, &j->L)) continue;
         if (!taken) j->L = L;
         int k = 0;
@@ -321,7 +361,7 @@ int loom_gemm_grouped(loom_pool *pool, const loom_matmul_group_job *jobs, int n_
             j->n_tb_total += S->n_tb;
             if (S->n_tb > max_tb) max_tb = S->n_tb;
         }
-        const size_t pb = ALIGN_UP(gemm_q_panel_bytes(&L, n_in));
+        const size_t pb = ALIGN_UP(E->panel_bytes(&L, n_in));
         if (pb > j->panel_bytes) j->panel_bytes = pb;
         j->Lj[taken] = L;
         j->set_of[taken] = k;
@@ -344,7 +384,7 @@ int loom_gemm_grouped(loom_pool *pool, const loom_matmul_group_job *jobs, int n_
         j->n_jobs = taken;
         const int nth = loom_pool_size(pool);
         j->act_bytes = loom_act_row_size(j->L.wt, n_in);
-        const size_t meta_bytes = ALIGN_UP(gemm_q_meta_bytes(&j->L, n_in));
+        const size_t meta_bytes = ALIGN_UP(E->meta_bytes(&j->L, n_in));
         size_t xq_bytes, act_total = 0, thr_total, total;
         if (!j->act_bytes || !loom_size_mul(j->act_bytes, GEMM_TB, &xq_bytes)) {
             rc = -1;
@@ -402,7 +442,8 @@ int loom_gemm(loom_pool *pool, float *Y, const void *W, loom_dtype wt, int64_t n
         return gemm_f32(pool, &g_f32[isa], Y, W, wt, n_in, n_out, X, n_tok);
     }
     gemm_q_layout L;
-    if (isa < LOOM_ISA_AVX512 || !g_amx_ok || !atomic_load(&g_amx_on) || n_tok < (min_override ? min_override : GEMM_MIN_TOK_Q)) return 1;
-    if (gemm_q_layout_for(wt, &L) != 0 || n_in % L.group != 0) return 1;
-    return gemm_q(pool, Y, W, wt, n_in, n_out, X, n_tok, &L);
+    const q_engine *E = q_engine_now();
+    if (!E || n_tok < (min_override ? min_override : GEMM_MIN_TOK_Q)) return 1;
+    if (E->layout_for(wt, &L) != 0 || n_in % L.group != 0) return 1;
+    return gemm_q(pool, E, Y, W, wt, n_in, n_out, X, n_tok, &L);
 }

@@ -43,9 +43,12 @@ int loom_gemm(loom_pool *pool, float *Y, const void *W, loom_dtype wt, int64_t n
  * (then no done[i] is set and no Y was written). At most GEMM_GROUP_MAX jobs per call. */
 #define GEMM_GROUP_MAX 64
 int loom_gemm_grouped(loom_pool *pool, const loom_matmul_group_job *jobs, int n_jobs, int64_t n_in, bool *done);
-/* Tests/bench: 0 disables the AMX int8 engine (the caller's fallback runs instead), 1 re-enables it where
- * available. Returns whether AMX is usable now. */
+/* Tests/bench: 0 disables the AMX int8 engine (the VNNI engine, or the caller's fallback, runs instead), 1
+ * re-enables it where available. Returns whether AMX is usable now. */
 int loom_gemm_amx_enable(int on);
+/* Tests/bench: the same switch for the AVX-512 VNNI int8 engine (used where AMX is absent or off). Returns
+ * whether VNNI is usable now. */
+int loom_gemm_vnni_enable(int on);
 /* Tests: engage the engines from n_tok >= n instead of the measured thresholds (n <= 0: restore). */
 void loom_gemm_set_min_tokens(int n);
 /* Tests: frees the calling thread's gemm scratch (as loom_matmul_scratch_release does for matmul's). */
@@ -77,9 +80,10 @@ void loom_gemm_f32_fill_avx512(loom_gemm_f32_kernels *k); /* avx512 f/bw/vl/dq *
 typedef struct gemm_q_layout {
     loom_dtype wt;
     int        group;    /* G: 32 (Q8_0 activations) or 256 (Q8_K) */
-    int        kc;       /* inputs per tile product: min(G, 64) */
-    int        planes;   /* 1: w' fits s8; 2: low u8 + high s8 */
-    int        has_min;  /* Q4_K/Q5_K: the dmin * sum mn*bsums term */
+    int        kc;       /* inputs per tile product: min(G, 64) (VNNI: G) */
+    int        planes;   /* 1: w' fits s8; 2: low u8 + high s8 (VNNI: 1) */
+    int        has_min;  /* Q4_K/Q5_K: the dmin * sum mn*bsums term (VNNI: every K-quant, see below) */
+    int        sub;      /* VNNI only: inputs per sub-block scale (32: Q4_K/Q5_K, 16: Q6_K, 0: 32-blocks) */
 } gemm_q_layout;
 
 /* Packed activations, n_tb blocks of GEMM_TB tokens (zero-padded):
@@ -120,5 +124,29 @@ void gemm_q_amx_end(void);
  * Y[t][o] for t < n_tokv, o < ov; Y row stride ldy. F: scratch of n_tb * 1 KiB, 64-byte aligned. */
 void gemm_q_amx_panel(const gemm_q_layout *L, int64_t n_in, const uint8_t *panel, const gemm_q_act *A, int64_t tb0,
                       int64_t n_tb, int64_t n_tokv, float *Y, size_t ldy, int ov, float *F);
+
+/* ==== int8 engine (AVX-512 VNNI, where AMX is absent): core/gemm_vnni_avx512.c ====
+ *
+ * The same two passes, buffers and threading as AMX (gemm.c does not know which engine runs), other layouts:
+ * the weights stay in registers (one zmm = 4 consecutive inputs of 16 weight rows, as u8) and each token's 4
+ * activation bytes are broadcast (vpdpbusd u8 x s8), so an accumulator holds 16 output rows of one token and Y
+ * is stored without a transpose. Integer weights keep their own range and the sub-block scales are applied in
+ * f32 once per sub-block: K-quants store q (Q4_K/Q5_K: 0..31) or q (Q6_K: 0..63, the -32 becomes 32 * d *
+ * sum_j sc_j bs_j, computed like Q4_K's min term); 32-blocks store w + 128 and the accumulator starts at
+ * -128 * sum(a). Per 16 weight rows and 8 tokens the K-quant step is 8 vpdpbusd + 2 f32 ops per sub-block, so
+ * the engine runs at ~0.7 of the VNNI peak on its inner loop (the AMX path's two planes would halve it).
+ *
+ * Activation block (16 tokens): tiles = int8 [16 tokens][n_in] (the quantized values, token-major); meta as
+ * gemm_q_vnni_meta_bytes says. Panel of 16 rows: per group, int8 [G / 4][16 rows][4] then the scales. */
+int    gemm_q_vnni_layout_for(loom_dtype wt, gemm_q_layout *L);
+size_t gemm_q_vnni_meta_bytes(const gemm_q_layout *L, int64_t n_in);
+size_t gemm_q_vnni_panel_bytes(const gemm_q_layout *L, int64_t n_in);
+void   gemm_q_vnni_pack_act(const gemm_q_layout *L, const uint8_t *xq, size_t act_bytes, int64_t n_in, int nv,
+                            const gemm_q_act *A, int64_t tb);
+void   gemm_q_vnni_pack_panel(const gemm_q_layout *L, const uint8_t *W, size_t row_bytes, int64_t n_in, int nv,
+                              uint8_t *dst);
+/* Same contract as gemm_q_amx_panel (F: 8 x 16 f32 of it hold the outputs of a register block). */
+void   gemm_q_vnni_panel(const gemm_q_layout *L, int64_t n_in, const uint8_t *panel, const gemm_q_act *A, int64_t tb0,
+                         int64_t n_tb, int64_t n_tokv, float *Y, size_t ldy, int ov, float *F);
 
 #endif
