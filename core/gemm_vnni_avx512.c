@@ -311,39 +311,30 @@ typedef struct kargs {
     __mmask16 om;
 } kargs;
 
+/* the kernels' arguments as locals of the names ARGS_K / ARGS_B use */
+#define UNPACK_KARGS(k)                                                                                         \
+    const int64_t ng = (k)->ng, n_in = (k)->n_in;                                                               \
+    const uint8_t *panel = (k)->panel;                                                                          \
+    const size_t gb = (k)->gb, ldy = (k)->ldy;                                                                  \
+    const int8_t *a = (k)->a;                                                                                   \
+    const float *const *dxp = (k)->dxp;                                                                         \
+    const int32_t *const *xp = (k)->xp;                                                                         \
+    float *Y = (k)->Y, *F = (k)->F;                                                                             \
+    const __mmask16 om = (k)->om
+
 static void kq8(int T, const kargs *k) {
-    const int64_t ng = k->ng, n_in = k->n_in;
-    const uint8_t *panel = k->panel;
-    const size_t gb = k->gb, ldy = k->ldy;
-    const int8_t *a = k->a;
-    const float *const *dxp = k->dxp;
-    const int32_t *const *xp = k->xp;
-    float *Y = k->Y, *F = k->F;
-    const __mmask16 om = k->om;
+    UNPACK_KARGS(k);
 #define KQ8(TT, ...) kq_block(TT, 8, __VA_ARGS__)
     CASES(KQ8, ARGS_K)
 }
 static void kq16(int T, const kargs *k) {
-    const int64_t ng = k->ng, n_in = k->n_in;
-    const uint8_t *panel = k->panel;
-    const size_t gb = k->gb, ldy = k->ldy;
-    const int8_t *a = k->a;
-    const float *const *dxp = k->dxp;
-    const int32_t *const *xp = k->xp;
-    float *Y = k->Y, *F = k->F;
-    const __mmask16 om = k->om;
+    UNPACK_KARGS(k);
 #define KQ16(TT, ...) kq_block(TT, 16, __VA_ARGS__)
     CASES(KQ16, ARGS_K)
 }
 static void b32(int T, const kargs *k) {
-    const int64_t ng = k->ng, n_in = k->n_in;
-    const uint8_t *panel = k->panel;
-    const size_t ldy = k->ldy;
-    const int8_t *a = k->a;
-    const float *const *dxp = k->dxp;
-    const int32_t *const *xp = k->xp;
-    float *Y = k->Y, *F = k->F;
-    const __mmask16 om = k->om;
+    UNPACK_KARGS(k);
+    (void)gb;
     CASES(b32_block, ARGS_B)
 }
 
