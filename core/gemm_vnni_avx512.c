@@ -75,8 +75,8 @@ void gemm_q_vnni_pack_act(const gemm_q_layout *L, const uint8_t *xq, size_t act_
 }
 
 /* ==== weight panels of 16 rows ====
- * K-quants, per group: q u8 [64][16 rows][4], dsc f32 [nsub][16] (d * (sc_j - sc_j+1), see kq_block), mp i32 [nsub / 2][16] (pairs of
- * m_j as int16), dm f32 [16].  32-blocks, per group: q u8 [8][16][4] (w + 128), d f32 [16]. */
+ * K-quants, per group: q u8 [64][16 rows][4], dsc f32 [nsub][16] (d * (sc_j - sc_j+1), see kq_block),
+ * mp i32 [nsub / 2][16] (pairs of m_j as int16), dm f32 [16].  32-blocks, per group: q u8 [8][16][4] (w + 128), d f32 [16]. */
 static int    nsub_of(const gemm_q_layout *L) { return QK_K / L->sub; }
 static size_t group_bytes(const gemm_q_layout *L) {
     if (L->group != QK_K) return 8 * 64 + 64;
@@ -187,10 +187,8 @@ void gemm_q_vnni_pack_panel(const gemm_q_layout *L, const uint8_t *W, size_t row
         for (int c = 0; c < n_chunks; c++) {
             __m512 v[16];
             for (int r = 0; r < 16; r++)
-                v[r] = L->group < 64 ? _mm512_castps256_ps512(_mm256_load_ps((const float *)q[r]))
+                v[r] = L->group < 64 ? _mm512_zextps256_ps512(_mm256_load_ps((const float *)q[r]))
                                      : _mm512_load_ps((const float *)(q[r] + 64 * c));
-            if (L->group < 64)
-                for (int r = 0; r < 16; r++) v[r] = _mm512_insertf32x8(v[r], _mm256_setzero_ps(), 1);
             tr16(v);
             const int n = L->group < 64 ? L->group / 4 : 16;
             for (int k = 0; k < n; k++) _mm512_store_ps((float *)(grp + (size_t)(16 * c + k) * 64), v[k]);
@@ -211,7 +209,7 @@ INLINE __m512i bcast4(const int8_t *p) {
  * tokens keep 12 independent vpdpbusd chains in flight (latency 5, two per cycle). |A_j| < 2^24, so its f32
  * conversion is exact. */
 INLINE void kq_block(const int T, const int nsub, int64_t ng, const uint8_t *panel, size_t gb, const int8_t *a,
-                     int64_t n_in, const float *const *dxp, const int32_t *const *bsp, float *Y, size_t ldy,
+                     int64_t n_in, const float *const *dxp, const int32_t *const *xp, float *Y, size_t ldy,
                      __mmask16 om, float *F) {
     const int steps = 64 / nsub, npairs = nsub / 2;
     const size_t bs_stride = nsub == 8 ? 64 : 128; /* i32 per group in the token's pair array */
@@ -243,7 +241,7 @@ INLINE void kq_block(const int T, const int nsub, int64_t ng, const uint8_t *pan
         const __m512 dmv = _mm512_load_ps(dm);
 #pragma GCC unroll 12
         for (int t = 0; t < T; t++) {
-            const int32_t *bs = bsp[t] + (size_t)g * bs_stride;
+            const int32_t *bs = xp[t] + (size_t)g * bs_stride;
             __m512i m = _mm512_setzero_si512();
 #pragma GCC unroll 8
             for (int p = 0; p < npairs; p++) m = _mm512_dpwssd_epi32(m, _mm512_load_si512(mp + 16 * p), _mm512_set1_epi32(bs[16 * p]));
