@@ -2,8 +2,12 @@
 #include "core/ops.h"
 
 #include <math.h>
+#include <stdbool.h>
 
-void loom_op_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps) {
+#include "core/matmul.h"
+#include "core/ops_int.h"
+
+void loom_op_rmsnorm_ref(float *out, const float *x, const float *w, int64_t n, float eps) {
     float ss = 0.0f;
     for (int64_t i = 0; i < n; i++) ss += x[i] * x[i];
     float r = 1.0f / sqrtf(ss / (float)n + eps);
@@ -11,6 +15,32 @@ void loom_op_rmsnorm(float *out, const float *x, const float *w, int64_t n, floa
         for (int64_t i = 0; i < n; i++) out[i] = (x[i] * r) * w[i];
     else
         for (int64_t i = 0; i < n; i++) out[i] = x[i] * r;
+}
+
+void loom_op_silu_mul_ref(float *h, const float *g, int64_t n) {
+    for (int64_t i = 0; i < n; i++) h[i] = loom_silu(h[i]) * g[i];
+}
+
+void loom_op_add_ref(float *x, const float *a, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] += a[i];
+}
+
+/* The ISA check is one relaxed load; these run a few dozen times per decode token. */
+static bool use_avx512(void) { return loom_isa_active() >= LOOM_ISA_AVX512; }
+
+void loom_op_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps) {
+    if (use_avx512()) loom_op_rmsnorm_avx512(out, x, w, n, eps);
+    else loom_op_rmsnorm_ref(out, x, w, n, eps);
+}
+
+void loom_op_silu_mul(float *h, const float *g, int64_t n) {
+    if (use_avx512()) loom_op_silu_mul_avx512(h, g, n);
+    else loom_op_silu_mul_ref(h, g, n);
+}
+
+void loom_op_add(float *x, const float *a, int64_t n) {
+    if (use_avx512()) loom_op_add_avx512(x, a, n);
+    else loom_op_add_ref(x, a, n);
 }
 
 void loom_op_layernorm(float *out, const float *x, const float *w, const float *b, int64_t n, float eps) {

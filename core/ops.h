@@ -1,7 +1,8 @@
 /* core/ops.h — elementwise and row-wise CPU ops shared by the backbone and the ViT.
  *
  * All activations are f32 with f32 accumulation (the router margins of Llama 4 are ~1e-4; see LLAMA4.md §10).
- * Rows are contiguous runs of n floats; "in place" variants allow out == x.
+ * Rows are contiguous runs of n floats; "in place" variants allow out == x. rmsnorm, silu_mul and add run
+ * AVX-512 forms where the kernels do (LOOM_ISA caps them too); core/ops_int.h has the scalar references.
  */
 #ifndef LOOM_CORE_OPS_H
 #define LOOM_CORE_OPS_H
@@ -10,6 +11,10 @@
 
 /* out = x * rsqrt(mean(x^2) + eps) * w   (w may be NULL: no weight, as in Llama 4's QK-norm) */
 void loom_op_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps);
+/* h = silu(h) * g, elementwise (SwiGLU's gate times up) */
+void loom_op_silu_mul(float *h, const float *g, int64_t n);
+/* x += a, elementwise (residual adds) */
+void loom_op_add(float *x, const float *a, int64_t n);
 /* out = (x - mean) * rsqrt(var + eps) * w + b   (biased variance, as torch.nn.LayerNorm) */
 void loom_op_layernorm(float *out, const float *x, const float *w, const float *b, int64_t n, float eps);
 /* Softmax in place over n values (max-subtracted, f32; f64 not needed at these sizes). */

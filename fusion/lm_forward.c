@@ -249,8 +249,7 @@ static void rows_run(void *arg, int64_t begin, int64_t end, int ith) {
     if (j->what == ROWS_ADD_NORM) {
         for (int64_t i = begin; i < end; i++) {
             float *x = j->x + i * d;
-            if (j->add)
-                for (int c = 0; c < d; c++) x[c] += j->add[i * d + c];
+            if (j->add) loom_op_add(x, j->add + i * d, d);
             if (j->norm) loom_op_rmsnorm(b->xn + i * d, x, j->norm, d, hp->norm_eps);
         }
     } else if (j->what == ROWS_QK) {
@@ -271,7 +270,7 @@ static void rows_run(void *arg, int64_t begin, int64_t end, int ith) {
             }
         }
     } else if (j->what == ROWS_SWIGLU) { /* over the flat range of h1/h2 */
-        for (int64_t i = begin + j->off; i < end + j->off; i++) b->h1[i] = loom_silu(b->h1[i]) * b->h2[i];
+        loom_op_silu_mul(b->h1 + begin + j->off, b->h2 + begin + j->off, end - begin);
     } else if (j->what == ROWS_GATHER) { /* expert input rows, grouped by expert: g * hn (weight on the input) */
         for (int64_t c = begin; c < end; c++) {
             int64_t slot = b->order[c], i = slot / j->K;
@@ -288,7 +287,7 @@ static void rows_run(void *arg, int64_t begin, int64_t end, int ith) {
         for (int64_t i = begin; i < end; i++)
             for (int k = 0; k < j->K; k++) {
                 const float *y = b->ffn + (int64_t)b->where[i * j->K + k] * d;
-                for (int t = 0; t < d; t++) j->out[i * d + t] += y[t];
+                loom_op_add(j->out + i * d, y, d);
             }
     }
 }
