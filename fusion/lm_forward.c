@@ -86,6 +86,10 @@ loom_status loom_lm_session_new(loom_lm_session **out, const loom_lm *lm, int64_
         s->kv[l].k = loom_malloc(bytes);
         s->kv[l].v = loom_malloc(bytes);
         if (!s->kv[l].k || !s->kv[l].v) goto nomem;
+        /* touched now, as llama.cpp clears its KV buffer: otherwise the first pass over each position takes
+         * page faults inside a decode step (~0.08 ms per token on the reference shape) */
+        memset(s->kv[l].k, 0, bytes);
+        memset(s->kv[l].v, 0, bytes);
     }
     if (loom_arena_init(&s->scratch, scratch_bytes(hp, (size_t)s->max_batch)) != LOOM_OK)
         goto nomem;
