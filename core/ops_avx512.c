@@ -8,6 +8,7 @@
 #include <immintrin.h>
 #include <math.h>
 
+#include "core/exp_avx512.h"
 #include "core/ops_int.h"
 
 static inline __mmask16 tail_mask(int64_t left) { return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1); }
@@ -35,25 +36,6 @@ void loom_op_rmsnorm_avx512(float *out, const float *x, const float *w, int64_t 
         if (w) v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, w + i));
         _mm512_mask_storeu_ps(out + i, m, v);
     }
-}
-
-/* e^x for x in [-87, 88] (clamped): Cephes' expf polynomial after reduction by ln 2, relative error < 2e-7;
- * the same function as core/attn_avx512.c's. */
-static inline __m512 exp512(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
-    x = _mm512_min_ps(x, _mm512_set1_ps(88.0f));
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500E-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507E-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073E-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894E-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
-    const __m512 y = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(y, n);
 }
 
 /* h = silu(h) * g = h / (1 + e^-h) * g. Past the exp clamp silu is still right to f32 precision: for h < -87
