@@ -25,7 +25,7 @@ void loom_op_add_ref(float *x, const float *a, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] += a[i];
 }
 
-/* The ISA check is one relaxed load; these run a few dozen times per decode token. */
+/* The ISA check is two relaxed loads (the forced cap, the detected ISA); these run a few dozen times per token. */
 static bool use_avx512(void) { return loom_isa_active() >= LOOM_ISA_AVX512; }
 
 void loom_op_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps) {
