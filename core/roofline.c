@@ -53,31 +53,68 @@ static void bw_worker(void *arg, int ith, int nth) {
     j->sink[8 * (ith & 63)] = j->avx2 ? read_sum_avx2(j->buf, b, e) : read_sum_sse2(j->buf, b, e);
 }
 
-double loom_roofline_read_bw(loom_pool *pool, size_t bytes, int reps) {
+struct loom_bw_probe {
+    bw_job *job;
+    size_t  bytes;
+};
+
+loom_bw_probe *loom_bw_probe_new(size_t bytes) {
+    loom_bw_probe *p = loom_calloc(1, sizeof *p);
     bw_job *j = loom_calloc(1, sizeof *j);
     /* on transparent huge pages, as --no-mmap weights are: the same loop reads up to ~10 % more there than on
      * 4 KiB pages (fewer TLB misses), and a roofline must be the best the machine gives, not a flattering one */
-    unsigned char *buf = loom_malloc_huge(bytes);
-    if (!j || !buf) {
+    unsigned char *buf = bytes >= 64 ? loom_malloc_huge(bytes) : NULL;
+    if (!p || !j || !buf) {
+        loom_free(p);
         loom_free(j);
         if (buf) loom_free_huge(buf, bytes);
-        return 0;
+        return NULL;
     }
     memset(buf, 1, bytes); /* touch every page so the first pass does not measure page faults */
     j->buf = buf;
     j->bytes = bytes;
     __builtin_cpu_init();
     j->avx2 = __builtin_cpu_supports("avx2");
-    size_t read = bytes / 64 * 64;
+    p->job = j;
+    p->bytes = bytes / 64 * 64;
+    return p;
+}
+
+void loom_bw_probe_free(loom_bw_probe *p) {
+    if (!p) return;
+    loom_free_huge((void *)p->job->buf, p->job->bytes);
+    loom_free(p->job);
+    loom_free(p);
+}
+
+double loom_bw_probe_best(loom_bw_probe *p, loom_pool *pool, int passes) {
     double best = 0;
-    for (int r = 0; r < (reps > 0 ? reps : 1) + 1; r++) {
+    for (int r = 0; r < (passes > 0 ? passes : 1) + 1; r++) {
         double t0 = loom_time_s();
-        loom_pool_run(pool, bw_worker, j);
+        loom_pool_run(pool, bw_worker, p->job);
         double dt = loom_time_s() - t0;
-        if (r > 0 && dt > 0 && read / dt > best) best = read / dt; /* rep 0 warms threads and TLB */
+        if (r > 0 && dt > 0 && p->bytes / dt > best) best = p->bytes / dt; /* pass 0 warms threads and TLB */
     }
-    loom_free_huge(buf, bytes);
-    loom_free(j);
+    return best;
+}
+
+double loom_bw_probe_window(loom_bw_probe *p, loom_pool *pool, double seconds, double *bytes_read, double *elapsed) {
+    double t0 = loom_time_s(), t = t0, read = 0;
+    do {
+        loom_pool_run(pool, bw_worker, p->job);
+        read += (double)p->bytes;
+        t = loom_time_s();
+    } while (t - t0 < seconds);
+    if (bytes_read) *bytes_read = read;
+    if (elapsed) *elapsed = t - t0;
+    return t > t0 ? read / (t - t0) : 0;
+}
+
+double loom_roofline_read_bw(loom_pool *pool, size_t bytes, int reps) {
+    loom_bw_probe *p = loom_bw_probe_new(bytes);
+    if (!p) return 0;
+    double best = loom_bw_probe_best(p, pool, reps);
+    loom_bw_probe_free(p);
     return best;
 }
 

@@ -14,6 +14,16 @@
  * cache), best of `reps` passes. Returns 0 when the buffer cannot be allocated. */
 double loom_roofline_read_bw(loom_pool *pool, size_t bytes, int reps);
 
+/* The same probe with its buffer kept, for benchmarks that sample the bandwidth many times while they run. */
+typedef struct loom_bw_probe loom_bw_probe;
+loom_bw_probe *loom_bw_probe_new(size_t bytes); /* NULL when the buffer cannot be allocated */
+void           loom_bw_probe_free(loom_bw_probe *p);
+/* Best of `passes` passes (after one warm-up pass), bytes/s: the peak the machine gives at its best moment. */
+double loom_bw_probe_best(loom_bw_probe *p, loom_pool *pool, int passes);
+/* Passes back to back for at least `seconds` (at least one); returns bytes/s over the whole window, dips
+ * included: the bandwidth the machine gave during that window. *bytes_read and *elapsed may be NULL. */
+double loom_bw_probe_window(loom_bw_probe *p, loom_pool *pool, double seconds, double *bytes_read, double *elapsed);
+
 typedef enum loom_peak_kind {
     LOOM_PEAK_F32_FMA = 0,  /* f32 multiply-adds, widest FMA the CPU has (AVX-512 or AVX2) */
     LOOM_PEAK_INT8_DOT = 1, /* int8 multiply-adds: AVX-512 VNNI vpdpbusd, else AVX2 maddubs+madd */

@@ -56,21 +56,25 @@ Test(cli_bench, json_fields_and_ratios, .init = setup, .fini = teardown, .timeou
     cr_expect(isfinite(pp_ratio) && (num(js, "peak_int8_gops") > 0 ? pp_ratio > 0 : pp_ratio == 0), "pp ratio %g", pp_ratio);
     cr_expect(isfinite(enc_ratio) && (num(js, "peak_f32_gflops") > 0 ? enc_ratio > 0 : enc_ratio == 0), "encode ratio %g",
               enc_ratio);
-    /* one bracketing probe per tg repetition; the ratio is the mean of rate_r * bytes / bw_r, so it lies between
-     * the mean rate over the largest and over the smallest bracket */
-    json_t *bws = json_object_get(js, "tg_read_bw_gbs");
-    cr_assert(json_is_array(bws) && json_array_size(bws) == 2, "tg_read_bw_gbs: one per repetition");
-    double lo = INFINITY, hi = 0;
-    for (size_t i = 0; i < 2; i++) {
-        double b = json_number_value(json_array_get(bws, i)) * 1e9;
-        cr_expect(b > 0);
-        lo = b < lo ? b : lo;
-        hi = b > hi ? b : hi;
+    /* per tg repetition one time-matched bandwidth and one peak (best bracketing probe); each ratio is the mean of
+     * rate_r * bytes / bw_r, so it lies between the mean rate over the largest and over the smallest bandwidth */
+    const double tg = num(js, "tg_tokens_per_s"), bytes = num(js, "tg_bytes_per_token");
+    const char *bw_keys[2] = {"tg_read_bw_gbs", "tg_peak_read_bw_gbs"};
+    const char *ratio_keys[2] = {"tg_roofline_ratio", "tg_peak_roofline_ratio"};
+    for (int k = 0; k < 2; k++) {
+        json_t *bws = json_object_get(js, bw_keys[k]);
+        cr_assert(json_is_array(bws) && json_array_size(bws) == 2, "%s: one per repetition", bw_keys[k]);
+        double lo = INFINITY, hi = 0;
+        for (size_t i = 0; i < 2; i++) {
+            double b = json_number_value(json_array_get(bws, i)) * 1e9;
+            cr_expect(b > 0, "%s[%zu] = %g", bw_keys[k], i, b);
+            lo = b < lo ? b : lo;
+            hi = b > hi ? b : hi;
+        }
+        const double ratio = num(js, ratio_keys[k]);
+        cr_expect(ratio >= tg * bytes / hi * 0.999 && ratio <= tg * bytes / lo * 1.001, "%s %g outside [%g, %g]",
+                  ratio_keys[k], ratio, tg * bytes / hi, tg * bytes / lo);
     }
-    const double tg = num(js, "tg_tokens_per_s"), bytes = num(js, "tg_bytes_per_token"),
-                 ratio = num(js, "tg_roofline_ratio");
-    cr_expect(ratio >= tg * bytes / hi * 0.999 && ratio <= tg * bytes / lo * 1.001, "tg ratio %g outside [%g, %g]",
-              ratio, tg * bytes / hi, tg * bytes / lo);
     json_decref(js);
     cli_result_free(&r);
 
