@@ -17,6 +17,7 @@
  * calling matvec concurrently each get their own buffer, so no lock is needed.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "core/alloc.h"
@@ -197,12 +198,11 @@ int loom_matmul(loom_pool *pool, float *Y, const void *W, loom_dtype wt, int64_t
 
 /* ==== single-token products (decode) ====
  *
- * A decode step is ~200 matrix-vector products of 0.5 to 340 MB, each read once from DRAM, so the goal is
- * the memory bandwidth: every thread streams one contiguous byte range (the kernels' rows_* prefetch it as
- * one stream), the ranges are balanced by bytes (not rows: loom_matmul_multi mixes weight types), and the
- * products that share an input go out in one pool dispatch. Ranges are whole ROW_ALIGN chunks of each
- * product's rows, and each row is computed by the same kernel whatever the thread count, so the results
- * equal loom_vec_dot's bit for bit. */
+ * A decode step is ~100 dispatches of matrix-vector products of 0.5 to 340 MB, each read once from DRAM, so
+ * the goal is the memory bandwidth: threads take long contiguous runs of rows (the kernels' rows_* prefetch
+ * each run as one stream) by guided self-scheduling (mv_worker), and the products that share an input go
+ * out in one pool dispatch. Runs are whole ROW_ALIGN units of each product's rows, and each row is computed
+ * by the same kernel whatever the thread count, so the results equal loom_vec_dot's bit for bit. */
 
 #define MV_MAX_PARTS 16 /* products per dispatch; loom_matmul_multi sends larger batches in groups */
 
@@ -210,7 +210,7 @@ typedef struct mv_part {
     loom_rows_fn   rows; /* NULL: dot per row */
     loom_dot_fn    dot;
     const uint8_t *W;
-    size_t         row_bytes, off; /* off: bytes of the parts before this one */
+    size_t         row_bytes;
     int64_t        n_out;
     float         *y;
     const void    *xq;
@@ -219,29 +219,23 @@ typedef struct mv_part {
 typedef struct mv_plan {
     int     n_parts;
     int64_t n_in;
-    size_t  total; /* bytes of all parts */
+    size_t  total;                      /* bytes of all parts */
+    int64_t unit0[MV_MAX_PARTS + 1];    /* first ROW_ALIGN-row unit of each part; unit0[n_parts] = all units */
+    _Alignas(64) _Atomic int64_t next;  /* first unit no thread has taken yet */
+    char    pad[64 - sizeof(int64_t)];  /* `next` alone in its cache line: the threads write it */
     mv_part part[MV_MAX_PARTS];
 } mv_plan;
 
-/* First row of part p that thread ith owns: the byte position total*ith/nth rounded to a whole ROW_ALIGN
- * chunk of p's rows. Monotonic in ith, 0 for ith = 0 and n_out for ith = nth, so the threads' ranges tile
- * every part exactly. */
-static int64_t mv_split(const mv_part *p, size_t total, int ith, int nth) {
-    if (ith <= 0) return 0;
-    if (ith >= nth) return p->n_out;
-    const size_t pos = total / (size_t)nth * (size_t)ith + total % (size_t)nth * (size_t)ith / (size_t)nth;
-    if (pos <= p->off) return 0;
-    const size_t chunk = p->row_bytes * ROW_ALIGN;
-    const size_t r = (pos - p->off + chunk / 2) / chunk * ROW_ALIGN;
-    return r < (size_t)p->n_out ? (int64_t)r : p->n_out;
-}
-
-static void mv_worker(void *ctx, int ith, int nth) {
-    const mv_plan *pl = ctx;
-    for (int i = 0; i < pl->n_parts; i++) {
+/* Rows of units [u0, u1) (ROW_ALIGN-row units numbered across the parts in order), part by part. */
+static void mv_units(const mv_plan *pl, int64_t u0, int64_t u1) {
+    for (int i = 0; i < pl->n_parts && u0 < u1; i++) {
+        if (u0 >= pl->unit0[i + 1]) continue;
         const mv_part *p = &pl->part[i];
-        const int64_t b = mv_split(p, pl->total, ith, nth), e = mv_split(p, pl->total, ith + 1, nth);
-        if (b >= e) continue;
+        const int64_t end_u = u1 < pl->unit0[i + 1] ? u1 : pl->unit0[i + 1];
+        const int64_t b = (u0 - pl->unit0[i]) * ROW_ALIGN;
+        int64_t e = (end_u - pl->unit0[i]) * ROW_ALIGN;
+        if (e > p->n_out) e = p->n_out;
+        u0 = end_u;
         const uint8_t *W = p->W + (size_t)b * p->row_bytes;
         if (p->rows) {
             p->rows(pl->n_in, W, p->row_bytes, e - b, p->xq, p->y + b);
@@ -253,6 +247,29 @@ static void mv_worker(void *ctx, int ith, int nth) {
             }
             for (int64_t o = 2 * h; o < nr; o++) p->y[b + o] = p->dot(pl->n_in, W + (size_t)o * p->row_bytes, p->xq);
         }
+    }
+}
+
+/* Guided self-scheduling: each thread takes a quarter (for 2 threads; 1 / (2 nth) in general) of the units
+ * still free, at least MV_MIN_UNITS, and comes back for more. A static split waits, at every one of a decode
+ * step's ~100 dispatches, for whichever thread the machine slowed down (on a shared VM the two cores' read
+ * rates differ by several percent over a millisecond); here the faster thread takes more, and the last
+ * pieces are small. A dispatch costs ~2 nth ln(units) atomic operations. Which thread computes a row
+ * changes nothing: each row is one kernel call on the same inputs. */
+#define MV_MIN_UNITS 2
+static void mv_worker(void *ctx, int ith, int nth) {
+    (void)ith;
+    mv_plan *pl = ctx;
+    const int64_t n_units = pl->unit0[pl->n_parts];
+    int64_t u0 = atomic_load_explicit(&pl->next, memory_order_relaxed);
+    while (u0 < n_units) {
+        int64_t take = (n_units - u0) / (2 * nth);
+        if (take < MV_MIN_UNITS) take = MV_MIN_UNITS;
+        const int64_t u1 = u0 + take < n_units ? u0 + take : n_units;
+        if (!atomic_compare_exchange_weak_explicit(&pl->next, &u0, u1, memory_order_relaxed, memory_order_relaxed))
+            continue; /* u0 now holds the current value */
+        mv_units(pl, u0, u1);
+        u0 = atomic_load_explicit(&pl->next, memory_order_relaxed);
     }
 }
 
@@ -287,7 +304,6 @@ static int mv_run(loom_pool *pool, const loom_matmul_job *jobs, int n_jobs, int6
         p->dot = k->dot[jobs[j].wt];
         p->W = jobs[j].W;
         p->row_bytes = rb[j];
-        p->off = pl.total;
         p->n_out = jobs[j].n_out;
         p->y = jobs[j].Y;
         p->xq = vt == LOOM_Q8_0 ? (const void *)buf : vt == LOOM_Q8_K ? (const void *)(buf + sz80) : (const void *)x;
@@ -295,7 +311,9 @@ static int mv_run(loom_pool *pool, const loom_matmul_job *jobs, int n_jobs, int6
         if (!loom_size_mul(rb[j], (size_t)jobs[j].n_out, &bytes) || pl.total + bytes < pl.total) return -1;
         pl.total += bytes;
         rows += jobs[j].n_out;
+        pl.unit0[pl.n_parts] = pl.unit0[pl.n_parts - 1] + (jobs[j].n_out + ROW_ALIGN - 1) / ROW_ALIGN;
     }
+    atomic_init(&pl.next, 0);
     if (pl.n_parts) loom_pool_run(rows >= 2 * ROW_ALIGN ? pool : NULL, mv_worker, &pl);
     return 0;
 }

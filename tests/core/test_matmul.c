@@ -362,30 +362,38 @@ Test(matmul, products_equal_vec_dot_avx512) {
     check_products(LOOM_ISA_AVX512);
 }
 
-/* Larger shape through a 2-thread pool: threaded equals single-threaded bit for bit. */
+/* Larger shapes through pools of 2, 3 and 5 threads: threaded equals single-threaded bit for bit. The
+ * matvec hands out rows by guided self-scheduling (which thread takes which rows depends on timing), so it is
+ * repeated: every schedule must give the same bits. 4099 rows are 257 ROW_ALIGN units, an uneven tail. */
 Test(matmul, threaded_equals_single_large) {
-    loom_pool *pool = NULL;
-    cr_assert_eq(loom_pool_new(&pool, 2, NULL), LOOM_OK);
+    loom_pool *pools[3] = {NULL, NULL, NULL};
+    const int sizes[3] = {2, 3, 5};
+    for (int p = 0; p < 3; p++) cr_assert_eq(loom_pool_new(&pools[p], sizes[p], NULL), LOOM_OK);
     const loom_dtype ts[] = {LOOM_Q4_K, LOOM_Q8_0, LOOM_F16};
     for (int ti = 0; ti < 3; ti++) {
-        const int64_t n_in = 1024, n_out = 300, n_tok = 7;
+        const int64_t n_in = 1024, n_out = 300, n_tok = 7, n_out_mv = 4099;
         uint64_t s = 99 + (uint64_t)ti;
-        uint8_t *W = rand_rows(ts[ti], n_in, n_out, &s);
+        uint8_t *W = rand_rows(ts[ti], n_in, n_out_mv, &s);
         float *X = loom_malloc(n_tok * n_in * sizeof(float));
         for (int64_t i = 0; i < n_tok * n_in; i++) X[i] = loom_test_rand_normal(&s);
-        float *A = loom_malloc(n_tok * n_out * sizeof(float)), *B = loom_malloc(n_tok * n_out * sizeof(float));
+        float *A = loom_malloc(n_tok * n_out_mv * sizeof(float)), *B = loom_malloc(n_tok * n_out_mv * sizeof(float));
         cr_assert_eq(loom_matmul(NULL, A, W, ts[ti], n_in, n_out, X, n_tok), 0);
-        cr_assert_eq(loom_matmul(pool, B, W, ts[ti], n_in, n_out, X, n_tok), 0);
+        cr_assert_eq(loom_matmul(pools[0], B, W, ts[ti], n_in, n_out, X, n_tok), 0);
         cr_assert_eq(memcmp(A, B, n_tok * n_out * sizeof(float)), 0);
-        cr_assert_eq(loom_matvec(NULL, A, W, ts[ti], n_in, n_out, X), 0);
-        cr_assert_eq(loom_matvec(pool, B, W, ts[ti], n_in, n_out, X), 0);
-        cr_assert_eq(memcmp(A, B, n_out * sizeof(float)), 0);
+        cr_assert_eq(loom_matvec(NULL, A, W, ts[ti], n_in, n_out_mv, X), 0);
+        for (int p = 0; p < 3; p++)
+            for (int rep = 0; rep < 8; rep++) {
+                memset(B, 0xFF, n_out_mv * sizeof(float));
+                cr_assert_eq(loom_matvec(pools[p], B, W, ts[ti], n_in, n_out_mv, X), 0);
+                cr_assert_eq(memcmp(A, B, n_out_mv * sizeof(float)), 0, "%s, %d threads, repetition %d",
+                             loom_type_name(ts[ti]), sizes[p], rep);
+            }
         loom_free(W);
         loom_free(X);
         loom_free(A);
         loom_free(B);
     }
-    loom_pool_free(pool);
+    for (int p = 0; p < 3; p++) loom_pool_free(pools[p]);
 }
 
 Test(matmul, bad_arguments_and_scratch_release) {
