@@ -35,7 +35,7 @@
 typedef struct bench_opts {
     const char *model, *mmproj;
     int         threads, n_prompt, n_gen, reps, image_tiles;
-    bool        json, no_mmap, mlock;
+    bool        json, no_mmap, mlock, profile;
 } bench_opts;
 
 typedef struct sample_set {
@@ -130,11 +130,13 @@ static double attn_macs_at(const loom_lm_hparams *hp, double pos) {
 
 static void usage(FILE *f) {
     fprintf(f, "usage: loom bench -m MODEL.gguf [--mmproj P] [-t THREADS] [-p 512] [-n 128] [-r REPS]\n"
-               "                  [--image-tiles N] [--json] [--no-mmap] [--mlock]\n"
+               "                  [--image-tiles N] [--json] [--no-mmap] [--mlock] [--profile]\n"
                "       loom bench kernels [--help]      matrix-vector kernels alone\n\n"
                "Prefill (pp) and decode (tg) tokens/s and image encode ms/tile, each with mean and spread over REPS\n"
                "runs and its ratio to this machine's roofline measured in the same run. Benchmark with --no-mmap:\n"
-               "this machine pages out idle file-backed pages, which makes mmap-backed timings erratic.\n");
+               "this machine pages out idle file-backed pages, which makes mmap-backed timings erratic.\n"
+               "  --profile   also split a decode token by part (projections, attention, experts, head): ms, MB of\n"
+               "              weights and their share of the bandwidth measured in the same windows\n");
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -149,6 +151,7 @@ int cmd_bench(int argc, char **argv) {
         } else if (!strcmp(a, "--json")) o.json = true;
         else if (!strcmp(a, "--no-mmap")) o.no_mmap = true;
         else if (!strcmp(a, "--mlock")) o.mlock = true;
+        else if (!strcmp(a, "--profile")) o.profile = true;
         else if (i + 1 < argc && (!strcmp(a, "-m") || !strcmp(a, "--model"))) o.model = argv[++i];
         else if (i + 1 < argc && !strcmp(a, "--mmproj")) o.mmproj = argv[++i];
         else if (i + 1 < argc && !strcmp(a, "-t") && cli_parse_int(argv[i + 1], 1, 512, &v)) o.threads = (int)v, i++;
@@ -262,6 +265,7 @@ int cmd_bench(int argc, char **argv) {
             goto fail;
         }
         double probe_prev = probe ? loom_bw_probe_best(probe, pool, 8) : 0;
+        loom_lm_session_set_profiling(s, o.profile);
         for (int r = 0; r < o.reps && o.n_gen > 0; r++) {
             loom_lm_session_reset(s);
             double t_tg = 0, probe_bytes = 0, probe_time = 0;
@@ -288,6 +292,9 @@ int cmd_bench(int argc, char **argv) {
             probe_prev = probe_next;
         }
         loom_bw_probe_free(probe);
+        loom_lm_profile prof;
+        loom_lm_session_get_profile(s, &prof);
+        loom_lm_session_set_profiling(s, false);
         double pp_mean, pp_sd, tg_mean, tg_sd, tg_bw_mean, tg_bw_sd, tg_ratio, tg_ratio_sd, tg_peak_mean, tg_peak_sd,
             tg_ratio_peak, tg_ratio_peak_sd;
         stats_of(&pp, &pp_mean, &pp_sd);
@@ -330,6 +337,30 @@ int cmd_bench(int argc, char **argv) {
             printf("\ntg against the peak probe (best of 8 passes before and after each repetition, %.2f GB/s ± %.2f): "
                    "ratio %.3f ± %.3f\n",
                    tg_peak_mean / 1e9, tg_peak_sd / 1e9, tg_ratio_peak, tg_ratio_peak_sd);
+        if (o.profile && o.n_gen && prof.evals > 0) {
+            json_t *parts = json_object();
+            double total = 0;
+            for (int p = 0; p < LOOM_LM_PART_COUNT; p++) total += prof.seconds[p];
+            if (!o.json)
+                printf("\ndecode by part, per token (calling thread's clock; a part ends when its dispatch returns):\n"
+                       "| part      |     ms | share |   MB | GB/s | of bw |\n"
+                       "|-----------|-------:|------:|-----:|-----:|------:|\n");
+            for (int p = 0; p < LOOM_LM_PART_COUNT; p++) {
+                const double sec = prof.seconds[p] / (double)prof.evals, mb = prof.weight_bytes[p] / (double)prof.evals / 1e6;
+                const double gbs = sec > 0 ? mb / 1e3 / sec : 0;
+                if (!o.json) {
+                    printf("| %-9s | %6.3f | %5.3f |", loom_lm_part_name((loom_lm_part)p), sec * 1e3,
+                           total > 0 ? prof.seconds[p] / total : 0);
+                    if (mb > 0) printf(" %4.0f | %4.1f | %5.2f |\n", mb, gbs, tg_bw_mean > 0 ? gbs * 1e9 / tg_bw_mean : 0);
+                    else printf("    - |    - |     - |\n");
+                }
+                json_t *pj = json_object();
+                json_object_set_new(pj, "ms_per_token", json_real(sec * 1e3));
+                json_object_set_new(pj, "weight_mb_per_token", json_real(mb));
+                json_object_set_new(parts, loom_lm_part_name((loom_lm_part)p), pj);
+            }
+            json_object_set_new(js, "tg_profile", parts);
+        }
         json_object_set_new(js, "model", json_string(o.model));
         json_object_set_new(js, "model_params", json_real(c.params));
         json_object_set_new(js, "pp_tokens", json_integer(o.n_prompt));

@@ -69,6 +69,29 @@ int64_t     loom_lm_session_pos(const loom_lm_session *s);  /* positions already
 int64_t     loom_lm_session_n_ctx(const loom_lm_session *s);
 void        loom_lm_session_reset(loom_lm_session *s);       /* forget the cache */
 
+/* Where the time of loom_lm_eval goes, summed since profiling was switched on: seconds on the calling thread
+ * (each part ends when its pool dispatch returns, so a part's time includes waiting for the slowest thread)
+ * and the bytes of weights each part read. Off by default; on, it costs two clock reads per part (~60 per
+ * layer and token). */
+typedef enum loom_lm_part {
+    LOOM_LM_PART_GLUE,     /* norms, RoPE, KV store, routing, expert gather/scatter on the calling thread */
+    LOOM_LM_PART_QKV,      /* q, k, v projections */
+    LOOM_LM_PART_ATTN,     /* attention over the cache */
+    LOOM_LM_PART_WO,       /* attention output projection */
+    LOOM_LM_PART_SHARED,   /* router, the shared expert (or the dense FFN) */
+    LOOM_LM_PART_ROUTED,   /* the routed experts */
+    LOOM_LM_PART_HEAD,     /* output norm and head */
+    LOOM_LM_PART_COUNT
+} loom_lm_part;
+typedef struct loom_lm_profile {
+    double  seconds[LOOM_LM_PART_COUNT];
+    double  weight_bytes[LOOM_LM_PART_COUNT];
+    int64_t evals;
+} loom_lm_profile;
+void        loom_lm_session_set_profiling(loom_lm_session *s, bool on); /* also clears the sums */
+void        loom_lm_session_get_profile(const loom_lm_session *s, loom_lm_profile *out);
+const char *loom_lm_part_name(loom_lm_part part);
+
 /* Run n input embeddings x [n, d_model] at positions pos .. pos+n-1 and append them to the cache.
  * logits: [n_vocab] (LAST) or [n, n_vocab] (ALL) or NULL (NONE). LOOM_ERR_LIMIT when the context is full. */
 loom_status loom_lm_eval(loom_lm_session *s, const float *x, int64_t n, float *logits, loom_logits_mode mode,

@@ -23,6 +23,7 @@
 
 #include "core/alloc.h"
 #include "core/attn.h"
+#include "core/log.h"
 #include "core/matmul.h"
 #include "core/ops.h"
 #include "fusion/lm_int.h"
@@ -118,6 +119,31 @@ void loom_lm_session_free(loom_lm_session *s) {
 int64_t loom_lm_session_pos(const loom_lm_session *s) { return s->pos; }
 int64_t loom_lm_session_n_ctx(const loom_lm_session *s) { return s->n_ctx; }
 void loom_lm_session_reset(loom_lm_session *s) { s->pos = 0; }
+
+/* ==== profiling (loom_lm_session_set_profiling) ==== */
+
+void loom_lm_session_set_profiling(loom_lm_session *s, bool on) {
+    s->profiling = on;
+    memset(&s->prof, 0, sizeof s->prof);
+}
+
+void loom_lm_session_get_profile(const loom_lm_session *s, loom_lm_profile *out) { *out = s->prof; }
+
+const char *loom_lm_part_name(loom_lm_part part) {
+    static const char *const names[LOOM_LM_PART_COUNT] = {"glue", "qkv", "attention", "wo", "shared", "routed", "head"};
+    return part >= 0 && part < LOOM_LM_PART_COUNT ? names[part] : "?";
+}
+
+/* Charges the time since the previous charge, and `bytes` of weights read, to `part`. */
+static void prof_charge(loom_lm_session *s, loom_lm_part part, double bytes) {
+    if (!s->profiling) return;
+    const double t = loom_time_s();
+    s->prof.seconds[part] += t - s->prof_mark;
+    s->prof.weight_bytes[part] += bytes;
+    s->prof_mark = t;
+}
+
+static double weight_bytes(const lm_weight *w) { return (double)w->n_out * (double)w->row_bytes; }
 
 /* ==== helpers ==== */
 
@@ -362,8 +388,11 @@ static int moe_forward(loom_lm_session *s, const lm_layer *L, const float *hn, f
     loom_matmul_job jobs[3] = {{b->router, L->router.data, L->router.type, E},
                                {b->h1, L->gate_sh.data, L->gate_sh.type, L->gate_sh.n_out},
                                {b->h2, L->up_sh.data, L->up_sh.type, L->up_sh.n_out}};
+    prof_charge(s, LOOM_LM_PART_GLUE, 0);
     if (loom_matmul_multi(s->pool, jobs, 3, d, hn, n)) return -1;
     if (swiglu_down(s, out, &L->down_sh, -1, n, b)) return -1;
+    prof_charge(s, LOOM_LM_PART_SHARED,
+                weight_bytes(&L->router) + weight_bytes(&L->gate_sh) + weight_bytes(&L->up_sh) + weight_bytes(&L->down_sh));
     /* top-k on the raw logits; the sigmoid of each selected logit is its weight (no softmax, no renorm) */
     for (int64_t i = 0; i < n; i++) {
         const float *r = b->router + i * E;
@@ -392,6 +421,11 @@ static int moe_forward(loom_lm_session *s, const lm_layer *L, const float *hn, f
     }
     rows_job gather = {.b = b, .hn = hn, .K = K, .what = ROWS_GATHER};
     rows_parallel(s, &gather, n * K, 4);
+    prof_charge(s, LOOM_LM_PART_GLUE, 0);
+    double routed_bytes = 0;
+    for (int e = 0; e < E; e++)
+        if (first[e + 1] > first[e])
+            routed_bytes += weight_bytes(&L->gate_exps) + weight_bytes(&L->up_exps) + weight_bytes(&L->down_exps);
     if (n == 1) { /* decode: gate/up of the token's experts as one matrix-vector dispatch each */
         for (int e = 0; e < E; e++) {
             int64_t cnt = first[e + 1] - first[e];
@@ -403,6 +437,7 @@ static int moe_forward(loom_lm_session *s, const lm_layer *L, const float *hn, f
     } else if (routed_experts(s, L, first, b)) {
         return -1;
     }
+    prof_charge(s, LOOM_LM_PART_ROUTED, routed_bytes);
     rows_job scatter = {.b = b, .out = out, .K = K, .what = ROWS_SCATTER};
     rows_parallel(s, &scatter, n, 4);
     return 0;
@@ -420,28 +455,41 @@ static loom_status layer_forward(loom_lm_session *s, int l, int64_t n, batch_buf
     loom_matmul_job qkv[3] = {{b->q, L->wq.data, L->wq.type, L->wq.n_out},
                               {b->k, L->wk.data, L->wk.type, L->wk.n_out},
                               {b->v, L->wv.data, L->wv.type, L->wv.n_out}};
+    prof_charge(s, LOOM_LM_PART_GLUE, 0);
     if (loom_matmul_multi(s->pool, qkv, 3, d, b->xn, n))
         return LOOM_FAIL(err, LOOM_ERR_NOMEM, "layer %d: attention projections failed", l);
+    prof_charge(s, LOOM_LM_PART_QKV, weight_bytes(&L->wq) + weight_bytes(&L->wk) + weight_bytes(&L->wv));
     rows_job qk = {.L = L, .b = b, .pos0 = pos0, .what = ROWS_QK};
     rows_parallel(s, &qk, n, 4);
     int64_t tasks_per_kv = (n * (hp->n_head / hp->n_kv_head) + LOOM_ATTN_LANES - 1) / LOOM_ATTN_LANES;
     attn_job job = {hp, &s->kv[l], b->q, b->k, b->v, b->att, n, pos0, tasks_per_kv, L->use_rope};
+    prof_charge(s, LOOM_LM_PART_GLUE, 0);
     loom_pool_for(s->pool, tasks_per_kv * hp->n_kv_head, attn_tasks, &job);
+    prof_charge(s, LOOM_LM_PART_ATTN, 0);
     /* now the batch's keys may enter the ring (only the last `cap` of them can matter) */
     lm_kv *kv = &s->kv[l];
     const int64_t skip = n > kv->cap ? n - kv->cap : 0; /* rows that distinct slots cannot all hold */
     rows_job store = {.b = b, .kv = kv, .pos0 = pos0, .off = skip, .what = ROWS_KV_STORE};
     rows_parallel(s, &store, n - skip, 4);
+    prof_charge(s, LOOM_LM_PART_GLUE, 0);
     if (mm(s, b->ffn, &L->wo, NULL, b->att, n)) return LOOM_FAIL(err, LOOM_ERR_NOMEM, "layer %d: output projection failed", l);
+    prof_charge(s, LOOM_LM_PART_WO, weight_bytes(&L->wo));
     /* residual, then the FFN norm of the new x, in one pass over the rows (wo's output went to att2) */
     rows_job norm2 = {.b = b, .x = b->x, .add = b->ffn, .norm = L->ffn_norm, .what = ROWS_ADD_NORM};
     rows_parallel(s, &norm2, n, 4);
     /* att is dead after the output projection and at least d wide per row: it takes the FFN output */
-    int rc = L->is_moe ? moe_forward(s, L, b->xn, b->att, n, b)
-                       : swiglu(s, b->att, &L->gate, &L->up, &L->down, -1, b->xn, n, b);
+    int rc;
+    if (L->is_moe) {
+        rc = moe_forward(s, L, b->xn, b->att, n, b);
+    } else {
+        prof_charge(s, LOOM_LM_PART_GLUE, 0);
+        rc = swiglu(s, b->att, &L->gate, &L->up, &L->down, -1, b->xn, n, b);
+        prof_charge(s, LOOM_LM_PART_SHARED, weight_bytes(&L->gate) + weight_bytes(&L->up) + weight_bytes(&L->down));
+    }
     if (rc) return LOOM_FAIL(err, LOOM_ERR_NOMEM, "layer %d: feed-forward failed", l);
     rows_job res = {.b = b, .x = b->x, .add = b->att, .what = ROWS_ADD_NORM};
     rows_parallel(s, &res, n, 4);
+    prof_charge(s, LOOM_LM_PART_GLUE, 0);
     return LOOM_OK;
 }
 
@@ -477,6 +525,7 @@ static loom_status eval_batch(loom_lm_session *s, const float *x, int64_t n, flo
     if (!b.x || !b.xn || !b.q || !b.k || !b.v || !b.att || !b.h1 || !b.h2 || !b.ffn || !b.gathered || !b.router ||
         !b.sel || !b.gate || !b.order || !b.where || !b.rope_cs || !norm)
         return LOOM_FAIL(err, LOOM_ERR_NOMEM, "scratch arena too small for a batch of %lld", (long long)n);
+    if (s->profiling) s->prof_mark = loom_time_s();
     memcpy(b.x, x, N * d * sizeof(float));
     rope_table(b.rope_cs, n, hp->d_head, s->pos, lm->inv_freq);
     for (int l = 0; l < hp->n_layer; l++) {
@@ -485,12 +534,14 @@ static loom_status eval_batch(loom_lm_session *s, const float *x, int64_t n, flo
     }
     s->pos += n;
     if (!logits) return LOOM_OK;
+    prof_charge(s, LOOM_LM_PART_GLUE, 0);
     int64_t first = all_rows ? 0 : n - 1;
     for (int64_t i = first; i < n; i++) {
         loom_op_rmsnorm(b.xn + (i - first) * d, b.x + i * d, lm->output_norm, (int64_t)d, hp->norm_eps);
     }
     if (loom_matmul(s->pool, logits, lm->output.data, lm->output.type, lm->output.n_in, lm->output.n_out, b.xn, n - first))
         return LOOM_FAIL(err, LOOM_ERR_NOMEM, "output head failed");
+    prof_charge(s, LOOM_LM_PART_HEAD, weight_bytes(&lm->output));
     return LOOM_OK;
 }
 
@@ -501,6 +552,7 @@ loom_status loom_lm_eval(loom_lm_session *s, const float *x, int64_t n, float *l
         return LOOM_FAIL(err, LOOM_ERR_LIMIT, "%lld more positions do not fit the context of %lld (%lld used); use a larger -c",
                          (long long)n, (long long)s->n_ctx, (long long)s->pos);
     int64_t V = s->lm->hp.n_vocab, d = s->lm->hp.d_model;
+    if (s->profiling) s->prof.evals++;
     for (int64_t done = 0; done < n;) {
         int64_t nb = n - done < s->max_batch ? n - done : s->max_batch;
         bool last_batch = done + nb == n;

@@ -56,6 +56,9 @@ struct loom_lm_session {
     lm_kv         *kv; /* [n_layer] */
     int64_t        max_batch;
     loom_arena     scratch; /* per-eval buffers sized for max_batch */
+    bool            profiling;
+    double          prof_mark; /* end of the last timed part */
+    loom_lm_profile prof;
 };
 
 #endif

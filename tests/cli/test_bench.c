@@ -39,7 +39,7 @@ Test(cli_bench, json_fields_and_ratios, .init = setup, .fini = teardown, .timeou
     cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "synth failed: %s", r.err);
     cli_result_free(&r);
     char *bench[] = {(char *)bin, "bench", "-m", model, "--mmproj", mmproj, "-t", "2", "-p", "32", "-n", "8",
-                     "-r", "2", "--image-tiles", "1", "--no-mmap", "--json", NULL};
+                     "-r", "2", "--image-tiles", "1", "--no-mmap", "--json", "--profile", NULL};
     r = cli_run(bench);
     cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "bench failed: %s", r.err);
     json_error_t je;
@@ -75,6 +75,19 @@ Test(cli_bench, json_fields_and_ratios, .init = setup, .fini = teardown, .timeou
         cr_expect(ratio >= tg * bytes / hi * 0.999 && ratio <= tg * bytes / lo * 1.001, "%s %g outside [%g, %g]",
                   ratio_keys[k], ratio, tg * bytes / hi, tg * bytes / lo);
     }
+    /* --profile: every part of a decode token, its time, and weight bytes that add up to at most a token's */
+    json_t *prof = json_object_get(js, "tg_profile");
+    cr_assert(json_is_object(prof), "--profile gives tg_profile");
+    const char *parts[] = {"glue", "qkv", "attention", "wo", "shared", "routed", "head"};
+    double mb_sum = 0;
+    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
+        json_t *pj = json_object_get(prof, parts[i]);
+        cr_assert(json_is_object(pj), "tg_profile.%s", parts[i]);
+        const double ms = num(pj, "ms_per_token"), mb = num(pj, "weight_mb_per_token");
+        cr_expect(isfinite(ms) && ms >= 0 && isfinite(mb) && mb >= 0, "%s: %g ms, %g MB", parts[i], ms, mb);
+        mb_sum += mb;
+    }
+    cr_expect(mb_sum > 0 && mb_sum * 1e6 <= bytes * 1.0001, "parts read %g MB of a token's %g", mb_sum, bytes / 1e6);
     json_decref(js);
     cli_result_free(&r);
 

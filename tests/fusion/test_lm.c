@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/log.h"
 #include "fusion/lm.h"
 #include "tests/testutil.h"
 
@@ -188,5 +189,58 @@ Test(lm, context_limit_and_bad_ids_are_errors) {
     cr_assert_eq(loom_lm_eval(s, x, 1, NULL, LOOM_LOGITS_NONE, &err), LOOM_ERR_LIMIT);
     loom_lm_session_free(s);
     cr_assert_eq(loom_lm_session_new(&s, lm, 0, 1, &err), LOOM_ERR_INVALID);
+    loom_lm_close(lm);
+}
+
+/* The decode profile accounts for the evals it saw: every part's time is non-negative and together they are
+ * most of the wall time, weight bytes grow by the same amount each decode step (the head only when logits
+ * are asked for), one step reads no more than the whole model, and switching profiling off clears it. */
+Test(lm, profile_accounts_for_each_eval) {
+    loom_lm *lm = open_model("scout-like");
+    const loom_lm_hparams *hp = loom_lm_get_hparams(lm);
+    loom_err err = {0};
+    loom_lm_session *s;
+    cr_assert_eq(loom_lm_session_new(&s, lm, 16, 2, &err), LOOM_OK, "%s", err.msg);
+    float *x = loom_malloc(sizeof(float) * 4 * hp->d_model), *logits = loom_malloc(sizeof(float) * hp->n_vocab);
+    int32_t ids[4] = {2000, 1, 2, 3};
+    cr_assert_eq(loom_lm_embed(lm, x, ids, 4, &err), LOOM_OK);
+    cr_assert_eq(loom_lm_eval(s, x, 3, logits, LOOM_LOGITS_LAST, &err), LOOM_OK, "%s", err.msg); /* not profiled */
+    loom_lm_profile p1, p2, p3;
+    loom_lm_session_set_profiling(s, true);
+    const double t0 = loom_time_s();
+    cr_assert_eq(loom_lm_eval(s, x + 3 * hp->d_model, 1, logits, LOOM_LOGITS_LAST, &err), LOOM_OK);
+    const double wall1 = loom_time_s() - t0;
+    loom_lm_session_get_profile(s, &p1);
+    cr_assert_eq(loom_lm_eval(s, x, 1, logits, LOOM_LOGITS_LAST, &err), LOOM_OK);
+    loom_lm_session_get_profile(s, &p2);
+    cr_assert_eq(loom_lm_eval(s, x, 1, NULL, LOOM_LOGITS_NONE, &err), LOOM_OK);
+    loom_lm_session_get_profile(s, &p3);
+    cr_expect_eq(p1.evals, 1);
+    cr_expect_eq(p3.evals, 3);
+    double sum1 = 0, bytes1 = 0;
+    for (int part = 0; part < LOOM_LM_PART_COUNT; part++) {
+        const char *name = loom_lm_part_name((loom_lm_part)part);
+        cr_expect(p1.seconds[part] >= 0 && p2.seconds[part] >= p1.seconds[part], "%s", name);
+        sum1 += p1.seconds[part];
+        bytes1 += p1.weight_bytes[part];
+        const double once = p1.weight_bytes[part], twice = p2.weight_bytes[part], thrice = p3.weight_bytes[part];
+        cr_expect_float_eq(twice, 2 * once, 1e-9 * twice + 1e-9, "%s: %g then %g bytes", name, once, twice);
+        if (part == LOOM_LM_PART_HEAD) cr_expect_float_eq(thrice, twice, 1e-9 * twice, "no logits, no head");
+        else cr_expect_float_eq(thrice, 3 * once, 1e-9 * thrice + 1e-9, "%s", name);
+    }
+    cr_expect(p1.weight_bytes[LOOM_LM_PART_QKV] > 0 && p1.weight_bytes[LOOM_LM_PART_HEAD] > 0 &&
+              p1.weight_bytes[LOOM_LM_PART_ROUTED] + p1.weight_bytes[LOOM_LM_PART_SHARED] > 0);
+    cr_expect(bytes1 <= (double)loom_lm_weight_bytes(lm), "one step read %g of %zu bytes", bytes1,
+              loom_lm_weight_bytes(lm));
+    cr_expect(sum1 <= wall1 * 1.001 + 1e-6 && sum1 >= 0.5 * wall1, "parts %g s of a %g s eval", sum1, wall1);
+    loom_lm_session_set_profiling(s, false);
+    cr_assert_eq(loom_lm_eval(s, x, 1, logits, LOOM_LOGITS_LAST, &err), LOOM_OK);
+    loom_lm_session_get_profile(s, &p1);
+    cr_expect_eq(p1.evals, 0);
+    for (int part = 0; part < LOOM_LM_PART_COUNT; part++) cr_expect_eq(p1.seconds[part], 0);
+    cr_expect_str_eq(loom_lm_part_name(LOOM_LM_PART_COUNT), "?");
+    loom_free(x);
+    loom_free(logits);
+    loom_lm_session_free(s);
     loom_lm_close(lm);
 }
