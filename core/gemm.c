@@ -187,6 +187,8 @@ typedef struct q_job {
     uint8_t       *thr;        /* per-thread: quantized rows of one block, then a weight panel */
     size_t         thr_bytes, panel_bytes, xq_bytes;
     int64_t        n_tb, n_pn;
+    _Alignas(64) _Atomic int64_t next_panel; /* loom_pool_take's counter */
+    char           pad[64 - sizeof(int64_t)];
 } q_job;
 
 static void q_pack_worker(void *ctx, int ith, int nth) {
@@ -202,23 +204,28 @@ static void q_pack_worker(void *ctx, int ith, int nth) {
     }
 }
 
+/* Panels go out by guided self-scheduling (loom_pool_take): on a shared VM one core's int8 throughput can
+ * drop by a third for a while, and with a static split every product then waited for it. With fewer panels
+ * than threads the token blocks are split instead. */
 static void q_worker(void *ctx, int ith, int nth) {
-    const q_job *j = ctx;
+    q_job *j = ctx;
     uint8_t *panel = j->thr + (size_t)ith * j->thr_bytes;
-    int64_t pb = 0, pe = j->n_pn, tbb = 0, tbe = j->n_tb;
-    if (j->n_pn >= nth) split(j->n_pn, ith, nth, &pb, &pe);
-    else split(j->n_tb, ith, nth, &tbb, &tbe);
-    if (pb >= pe || tbb >= tbe) return;
-    j->E->begin(&j->L);
     float *F = (float *)(panel + j->panel_bytes + j->xq_bytes);
+    int64_t pb = 0, pe = j->n_pn, tbb = 0, tbe = j->n_tb;
+    const bool by_panel = j->n_pn >= nth;
+    if (!by_panel) split(j->n_tb, ith, nth, &tbb, &tbe);
+    if (by_panel ? !loom_pool_take(&j->next_panel, j->n_pn, nth, 1, &pb, &pe) : tbb >= tbe) return;
+    j->E->begin(&j->L);
     const int64_t t0 = tbb * GEMM_TB, tv = (tbe * GEMM_TB < j->n_tok ? tbe * GEMM_TB : j->n_tok) - t0;
-    for (int64_t p = pb; p < pe; p++) {
-        const int64_t o0 = p * GEMM_RB;
-        const int ov = (int)(j->n_out - o0 < GEMM_RB ? j->n_out - o0 : GEMM_RB);
-        j->E->pack_panel(&j->L, j->W + (size_t)o0 * j->row_bytes, j->row_bytes, j->n_in, ov, panel);
-        j->E->panel(&j->L, j->n_in, panel, &j->A, tbb, tbe - tbb, tv, j->Y + (size_t)t0 * (size_t)j->n_out + o0,
-                    (size_t)j->n_out, ov, F);
-    }
+    do {
+        for (int64_t p = pb; p < pe; p++) {
+            const int64_t o0 = p * GEMM_RB;
+            const int ov = (int)(j->n_out - o0 < GEMM_RB ? j->n_out - o0 : GEMM_RB);
+            j->E->pack_panel(&j->L, j->W + (size_t)o0 * j->row_bytes, j->row_bytes, j->n_in, ov, panel);
+            j->E->panel(&j->L, j->n_in, panel, &j->A, tbb, tbe - tbb, tv, j->Y + (size_t)t0 * (size_t)j->n_out + o0,
+                        (size_t)j->n_out, ov, F);
+        }
+    } while (by_panel && loom_pool_take(&j->next_panel, j->n_pn, nth, 1, &pb, &pe));
     j->E->end();
 }
 
@@ -268,13 +275,15 @@ typedef struct gq_job {
     gemm_q_layout                 L; /* the activation layout every product shares */
     const loom_matmul_group_job *jobs;
     int                           n_jobs, n_sets;
-    int64_t                       n_in, n_tb_total, cost_total;
+    int64_t                       n_in, n_tb_total;
     size_t                        act_bytes, thr_bytes, panel_bytes, xq_bytes;
     uint8_t                      *thr;
     gemm_q_layout                 Lj[GEMM_GROUP_MAX];
     int                           set_of[GEMM_GROUP_MAX];
-    int64_t                       cost0[GEMM_GROUP_MAX]; /* cost of the products before this one */
+    int64_t                       pn0[GEMM_GROUP_MAX + 1]; /* panels of the products before this one */
     gq_set                        sets[GEMM_GROUP_MAX];
+    _Alignas(64) _Atomic int64_t  next_panel; /* loom_pool_take's counter over all products' panels */
+    char                          pad[64 - sizeof(int64_t)];
 } gq_job;
 
 static void gq_pack_worker(void *ctx, int ith, int nth) {
@@ -294,30 +303,24 @@ static void gq_pack_worker(void *ctx, int ith, int nth) {
     }
 }
 
-/* Panels are dealt by cost (token blocks each panel multiplies), contiguous per thread: panel p of product i
- * starts at cost0[i] + p * cost, and goes to the thread whose share of [0, cost_total) holds that start. */
-static int64_t gq_first_panel(int64_t at, int64_t cost0, int64_t cost) {
-    return at <= cost0 ? 0 : (at - cost0 + cost - 1) / cost;
-}
-
+/* (product, panel) pairs, numbered product by product, go out by guided self-scheduling (see q_worker). */
 static void gq_worker(void *ctx, int ith, int nth) {
-    const gq_job *j = ctx;
+    gq_job *j = ctx;
     uint8_t *panel = j->thr + (size_t)ith * j->thr_bytes;
     float *F = (float *)(panel + j->panel_bytes + j->xq_bytes);
-    const int64_t lo = j->cost_total * ith / nth, hi = j->cost_total * (ith + 1) / nth;
+    int64_t g0, g1;
     bool begun = false;
-    for (int i = 0; i < j->n_jobs; i++) {
-        const loom_matmul_group_job *J = &j->jobs[i];
-        const gq_set *S = &j->sets[j->set_of[i]];
-        const int64_t n_pn = (J->n_out + GEMM_RB - 1) / GEMM_RB;
-        int64_t pb = gq_first_panel(lo, j->cost0[i], S->n_tb), pe = gq_first_panel(hi, j->cost0[i], S->n_tb);
-        if (pe > n_pn) pe = n_pn;
-        if (pb >= pe) continue;
+    int i = 0;
+    while (loom_pool_take(&j->next_panel, j->pn0[j->n_jobs], nth, 1, &g0, &g1)) {
         if (!begun) j->E->begin(&j->L);
         begun = true;
-        const size_t row_bytes = loom_row_size(J->wt, j->n_in);
-        for (int64_t p = pb; p < pe; p++) {
-            const int64_t o0 = p * GEMM_RB;
+        while (i > 0 && g0 < j->pn0[i]) i--; /* pieces arrive in increasing order per thread, but be safe */
+        for (int64_t g = g0; g < g1; g++) {
+            while (g >= j->pn0[i + 1]) i++;
+            const loom_matmul_group_job *J = &j->jobs[i];
+            const gq_set *S = &j->sets[j->set_of[i]];
+            const size_t row_bytes = loom_row_size(J->wt, j->n_in);
+            const int64_t o0 = (g - j->pn0[i]) * GEMM_RB;
             const int ov = (int)(J->n_out - o0 < GEMM_RB ? J->n_out - o0 : GEMM_RB);
             j->E->pack_panel(&j->Lj[i], (const uint8_t *)J->W + (size_t)o0 * row_bytes, row_bytes, j->n_in, ov, panel);
             j->E->panel(&j->Lj[i], j->n_in, panel, &S->A, 0, S->n_tb, S->n_tok, J->Y + o0, (size_t)J->n_out, ov, F);
@@ -366,8 +369,7 @@ int loom_gemm_grouped(loom_pool *pool, const loom_matmul_group_job *jobs, int n_
         if (pb > j->panel_bytes) j->panel_bytes = pb;
         j->Lj[taken] = L;
         j->set_of[taken] = k;
-        j->cost0[taken] = j->cost_total;
-        j->cost_total += (J->n_out + GEMM_RB - 1) / GEMM_RB * j->sets[k].n_tb;
+        j->pn0[taken + 1] = j->pn0[taken] + (J->n_out + GEMM_RB - 1) / GEMM_RB;
         done[i] = true;
         /* compact: the worker walks jobs[0..taken) of a private copy */
         taken++;

@@ -250,27 +250,16 @@ static void mv_units(const mv_plan *pl, int64_t u0, int64_t u1) {
     }
 }
 
-/* Guided self-scheduling: each thread takes a quarter (for 2 threads; 1 / (2 nth) in general) of the units
- * still free, at least MV_MIN_UNITS, and comes back for more. A static split waits, at every one of a decode
- * step's ~100 dispatches, for whichever thread the machine slowed down (on a shared VM the two cores' read
- * rates differ by several percent over a millisecond); here the faster thread takes more, and the last
- * pieces are small. A dispatch costs ~2 nth ln(units) atomic operations. Which thread computes a row
- * changes nothing: each row is one kernel call on the same inputs. */
+/* Threads take runs of units by guided self-scheduling (loom_pool_take): a static split waits, at every one of
+ * a decode step's ~100 dispatches, for whichever thread the machine slowed down; with it 2-thread decode read
+ * 0.85-0.90 of the bandwidth measured in the same windows, with this 0.93-0.96 (docs/PERF.md). Which thread
+ * computes a row changes nothing: each row is one kernel call on the same inputs. */
 #define MV_MIN_UNITS 2
 static void mv_worker(void *ctx, int ith, int nth) {
     (void)ith;
     mv_plan *pl = ctx;
-    const int64_t n_units = pl->unit0[pl->n_parts];
-    int64_t u0 = atomic_load_explicit(&pl->next, memory_order_relaxed);
-    while (u0 < n_units) {
-        int64_t take = (n_units - u0) / (2 * nth);
-        if (take < MV_MIN_UNITS) take = MV_MIN_UNITS;
-        const int64_t u1 = u0 + take < n_units ? u0 + take : n_units;
-        if (!atomic_compare_exchange_weak_explicit(&pl->next, &u0, u1, memory_order_relaxed, memory_order_relaxed))
-            continue; /* u0 now holds the current value */
-        mv_units(pl, u0, u1);
-        u0 = atomic_load_explicit(&pl->next, memory_order_relaxed);
-    }
+    int64_t u0, u1;
+    while (loom_pool_take(&pl->next, pl->unit0[pl->n_parts], nth, MV_MIN_UNITS, &u0, &u1)) mv_units(pl, u0, u1);
 }
 
 /* Up to MV_MAX_PARTS products of x in one dispatch. x is quantized once per activation format (Q8_0 and

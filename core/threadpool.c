@@ -164,6 +164,23 @@ void loom_pool_run(loom_pool *p, loom_pool_fn fn, void *ctx) {
     }
 }
 
+int loom_pool_take(_Atomic int64_t *next, int64_t n, int nth, int64_t min_take, int64_t *b, int64_t *e) {
+    if (min_take < 1) min_take = 1;
+    int64_t at = atomic_load_explicit(next, memory_order_relaxed);
+    while (at < n) {
+        int64_t take = (n - at) / (2 * (int64_t)(nth > 0 ? nth : 1));
+        if (take < min_take) take = min_take;
+        const int64_t end = n - at > take ? at + take : n;
+        /* relaxed: the pieces only partition indices; the data they cover is ordered by loom_pool_run */
+        if (atomic_compare_exchange_weak_explicit(next, &at, end, memory_order_relaxed, memory_order_relaxed)) {
+            *b = at;
+            *e = end;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 typedef struct range_job {
     int64_t            n;
     loom_pool_range_fn fn;
