@@ -136,7 +136,8 @@ static void usage(FILE *f) {
                "runs and its ratio to this machine's roofline measured in the same run. Benchmark with --no-mmap:\n"
                "this machine pages out idle file-backed pages, which makes mmap-backed timings erratic.\n"
                "  --profile   also split a decode token by part (projections, attention, experts, head): ms, MB of\n"
-               "              weights and their share of the bandwidth measured in the same windows\n");
+               "              weights and their share of the bandwidth measured in the same windows; and one\n"
+               "              extra prefill by part (ms)\n");
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -243,6 +244,15 @@ int cmd_bench(int argc, char **argv) {
             double t0 = loom_time_s();
             if (loom_lm_eval(s, x, o.n_prompt, logits, LOOM_LOGITS_LAST, &err)) goto fail;
             pp.v[pp.n++] = o.n_prompt / (loom_time_s() - t0);
+        }
+        /* --profile: one more prefill, untimed, split by part */
+        loom_lm_profile pp_prof = {0};
+        if (o.profile && o.n_prompt > 0) {
+            loom_lm_session_set_profiling(s, true);
+            loom_lm_session_reset(s);
+            if (loom_lm_eval(s, x, o.n_prompt, logits, LOOM_LOGITS_LAST, &err)) goto fail;
+            loom_lm_session_get_profile(s, &pp_prof);
+            loom_lm_session_set_profiling(s, false);
         }
         /* decode traffic averaged over the positions 0..n_gen-1 the benchmark visits */
         double kv_avg = 0, attn_pp = 0;
@@ -360,6 +370,21 @@ int cmd_bench(int argc, char **argv) {
                 json_object_set_new(parts, loom_lm_part_name((loom_lm_part)p), pj);
             }
             json_object_set_new(js, "tg_profile", parts);
+        }
+        if (o.profile && o.n_prompt && pp_prof.evals > 0) {
+            json_t *parts = json_object();
+            double total = 0;
+            for (int p = 0; p < LOOM_LM_PART_COUNT; p++) total += pp_prof.seconds[p];
+            if (!o.json)
+                printf("\nprefill of %d tokens by part (one extra, untimed run):\n| part      |      ms | share |\n"
+                       "|-----------|--------:|------:|\n", o.n_prompt);
+            for (int p = 0; p < LOOM_LM_PART_COUNT; p++) {
+                if (!o.json)
+                    printf("| %-9s | %7.1f | %5.3f |\n", loom_lm_part_name((loom_lm_part)p), pp_prof.seconds[p] * 1e3,
+                           total > 0 ? pp_prof.seconds[p] / total : 0);
+                json_object_set_new(parts, loom_lm_part_name((loom_lm_part)p), json_real(pp_prof.seconds[p] * 1e3));
+            }
+            json_object_set_new(js, "pp_profile_ms", parts);
         }
         json_object_set_new(js, "model", json_string(o.model));
         json_object_set_new(js, "model_params", json_real(c.params));

@@ -88,6 +88,13 @@ Test(cli_bench, json_fields_and_ratios, .init = setup, .fini = teardown, .timeou
         mb_sum += mb;
     }
     cr_expect(mb_sum > 0 && mb_sum * 1e6 <= bytes * 1.0001, "parts read %g MB of a token's %g", mb_sum, bytes / 1e6);
+    json_t *pprof = json_object_get(js, "pp_profile_ms");
+    cr_assert(json_is_object(pprof), "--profile gives pp_profile_ms");
+    double pp_ms = 0;
+    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) pp_ms += num(pprof, parts[i]);
+    /* one prefill by parts takes about what a timed one does: 1 / pp_tokens_per_s per token */
+    const double pp_expect = 32 / num(js, "pp_tokens_per_s") * 1e3;
+    cr_expect(pp_ms > 0 && pp_ms < 20 * pp_expect, "prefill parts sum to %g ms, a timed one took %g", pp_ms, pp_expect);
     json_decref(js);
     cli_result_free(&r);
 
