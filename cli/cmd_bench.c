@@ -35,7 +35,7 @@
 typedef struct bench_opts {
     const char *model, *mmproj;
     int         threads, n_prompt, n_gen, reps, image_tiles;
-    bool        json, no_mmap, mlock, profile;
+    bool        json, no_mmap, mlock, profile, scaling;
 } bench_opts;
 
 typedef struct sample_set {
@@ -130,14 +130,16 @@ static double attn_macs_at(const loom_lm_hparams *hp, double pos) {
 
 static void usage(FILE *f) {
     fprintf(f, "usage: loom bench -m MODEL.gguf [--mmproj P] [-t THREADS] [-p 512] [-n 128] [-r REPS]\n"
-               "                  [--image-tiles N] [--json] [--no-mmap] [--mlock] [--profile]\n"
+               "                  [--image-tiles N] [--json] [--no-mmap] [--mlock] [--profile] [--scaling]\n"
                "       loom bench kernels [--help]      matrix-vector kernels alone\n\n"
                "Prefill (pp) and decode (tg) tokens/s and image encode ms/tile, each with mean and spread over REPS\n"
                "runs and its ratio to this machine's roofline measured in the same run. Benchmark with --no-mmap:\n"
                "this machine pages out idle file-backed pages, which makes mmap-backed timings erratic.\n"
                "  --profile   also split a decode token by part (projections, attention, experts, head): ms, MB of\n"
                "              weights and their share of the bandwidth measured in the same windows; and one\n"
-               "              extra prefill by part (ms)\n");
+               "              extra prefill by part (ms)\n"
+               "  --scaling   also the prefill speed-up from 1 to THREADS threads, from repetitions that alternate\n"
+               "              between the two in this process (per-core speed on a shared VM drifts between runs)\n");
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -153,6 +155,7 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "--no-mmap")) o.no_mmap = true;
         else if (!strcmp(a, "--mlock")) o.mlock = true;
         else if (!strcmp(a, "--profile")) o.profile = true;
+        else if (!strcmp(a, "--scaling")) o.scaling = true;
         else if (i + 1 < argc && (!strcmp(a, "-m") || !strcmp(a, "--model"))) o.model = argv[++i];
         else if (i + 1 < argc && !strcmp(a, "--mmproj")) o.mmproj = argv[++i];
         else if (i + 1 < argc && !strcmp(a, "-t") && cli_parse_int(argv[i + 1], 1, 512, &v)) o.threads = (int)v, i++;
@@ -244,6 +247,42 @@ int cmd_bench(int argc, char **argv) {
             double t0 = loom_time_s();
             if (loom_lm_eval(s, x, o.n_prompt, logits, LOOM_LOGITS_LAST, &err)) goto fail;
             pp.v[pp.n++] = o.n_prompt / (loom_time_s() - t0);
+        }
+        /* --scaling: 1-thread and THREADS-thread prefills alternate, so each pair sees the same machine; a 1-thread
+         * run minutes apart can be 1.5x faster or slower here (the per-core int8 peak drifts between processes) */
+        sample_set speedup = {0}, peak_speedup = {0};
+        if (o.scaling && o.n_prompt > 0 && o.threads > 1) {
+            loom_lm_session *s1 = NULL;
+            if (loom_lm_session_new(&s1, lm, n_ctx, 1, &err)) goto fail;
+            loom_lm_session_reset(s1);
+            if (loom_lm_eval(s1, x, o.n_prompt, logits, LOOM_LOGITS_LAST, &err)) { /* warm-up */
+                loom_lm_session_free(s1);
+                goto fail;
+            }
+            for (int r = 0; r < o.reps; r++) {
+                double dt[2];
+                for (int k = 0; k < 2; k++) {
+                    loom_lm_session *sk = k ? s : s1;
+                    loom_lm_session_reset(sk);
+                    const double t0 = loom_time_s();
+                    if (loom_lm_eval(sk, x, o.n_prompt, logits, LOOM_LOGITS_LAST, &err)) {
+                        loom_lm_session_free(s1);
+                        goto fail;
+                    }
+                    dt[k] = loom_time_s() - t0;
+                }
+                speedup.v[speedup.n++] = dt[0] / dt[1];
+                /* what the machine itself gives: the register-only peak loop of the same instructions, 1 vs
+                 * THREADS threads, right after the pair */
+                loom_pool *p1 = NULL;
+                if (loom_pool_new(&p1, 1, &err) == LOOM_OK) {
+                    const loom_peak_kind kind = c.quantized ? LOOM_PEAK_INT8_DOT : LOOM_PEAK_F32_FMA;
+                    const double one = loom_roofline_peak(p1, kind, NULL), all = loom_roofline_peak(pool, kind, NULL);
+                    if (one > 0) peak_speedup.v[peak_speedup.n++] = all / one;
+                    loom_pool_free(p1);
+                }
+            }
+            loom_lm_session_free(s1);
         }
         /* --profile: one more prefill, untimed, split by part */
         loom_lm_profile pp_prof = {0};
@@ -370,6 +409,25 @@ int cmd_bench(int argc, char **argv) {
                 json_object_set_new(parts, loom_lm_part_name((loom_lm_part)p), pj);
             }
             json_object_set_new(js, "tg_profile", parts);
+        }
+        if (speedup.n > 0) {
+            double m, sd;
+            stats_of(&speedup, &m, &sd);
+            if (!o.json) {
+                printf("\npp%d speed-up, 1 -> %d threads (alternating pairs): %.2fx ± %.2f (", o.n_prompt, o.threads, m, sd);
+                for (int r = 0; r < speedup.n; r++) printf("%s%.2f", r ? ", " : "", speedup.v[r]);
+                printf(")\n");
+            }
+            if (peak_speedup.n > 0) {
+                double pm, psd;
+                stats_of(&peak_speedup, &pm, &psd);
+                if (!o.json)
+                    printf("    the machine's own %s peak loop, 1 -> %d threads, after each pair: %.2fx ± %.2f\n",
+                           c.quantized ? int8_isa : f32_isa, o.threads, pm, psd);
+                json_object_set_new(js, "peak_speedup_vs_1_thread", json_real(pm));
+            }
+            json_object_set_new(js, "pp_speedup_vs_1_thread", json_real(m));
+            json_object_set_new(js, "pp_speedup_vs_1_thread_sd", json_real(sd));
         }
         if (o.profile && o.n_prompt && pp_prof.evals > 0) {
             json_t *parts = json_object();

@@ -169,11 +169,11 @@ typedef struct attn_job {
     float                 *out;       /* [n, qd] */
     int64_t                n, pos0, tasks_per_kv;
     bool                   chunked;
+    _Alignas(64) _Atomic int64_t next_task; /* loom_pool_take's counter */
+    char                   pad[64 - sizeof(int64_t)];
 } attn_job;
 
-static void attn_tasks(void *arg, int64_t begin, int64_t end, int ith) {
-    (void)ith;
-    const attn_job *j = arg;
+static void attn_tasks(const attn_job *j, int64_t begin, int64_t end) {
     const loom_lm_hparams *hp = j->hp;
     int dh = hp->d_head, G = hp->n_head / hp->n_kv_head;
     int64_t qd = (int64_t)hp->n_head * dh, kvd = (int64_t)hp->n_kv_head * dh, cap = j->kv->cap;
@@ -224,6 +224,14 @@ typedef struct batch_bufs {
 
 /* cos/sin of every rotary pair at positions pos0 .. pos0+n-1: [n][d_head / 2][2]. A table per batch, not per
  * layer: the angles depend only on the position, and 16-48 layers recomputing them was most of the RoPE step. */
+/* Tasks differ in cost (a later position sees more keys), so they go out by guided self-scheduling. */
+static void attn_worker(void *arg, int ith, int nth) {
+    (void)ith;
+    attn_job *j = arg;
+    int64_t b, e;
+    while (loom_pool_take(&j->next_task, j->tasks_per_kv * j->hp->n_kv_head, nth, 1, &b, &e)) attn_tasks(j, b, e);
+}
+
 static void rope_table(float *cs, int64_t n, int dh, int64_t pos0, const float *inv_freq) {
     const int n_pairs = dh / 2;
     for (int64_t i = 0; i < n; i++) {
@@ -462,9 +470,10 @@ static loom_status layer_forward(loom_lm_session *s, int l, int64_t n, batch_buf
     rows_job qk = {.L = L, .b = b, .pos0 = pos0, .what = ROWS_QK};
     rows_parallel(s, &qk, n, 4);
     int64_t tasks_per_kv = (n * (hp->n_head / hp->n_kv_head) + LOOM_ATTN_LANES - 1) / LOOM_ATTN_LANES;
-    attn_job job = {hp, &s->kv[l], b->q, b->k, b->v, b->att, n, pos0, tasks_per_kv, L->use_rope};
+    attn_job job = {.hp = hp, .kv = &s->kv[l], .q = b->q, .k = b->k, .v = b->v, .out = b->att, .n = n, .pos0 = pos0,
+                    .tasks_per_kv = tasks_per_kv, .chunked = L->use_rope};
     prof_charge(s, LOOM_LM_PART_GLUE, 0);
-    loom_pool_for(s->pool, tasks_per_kv * hp->n_kv_head, attn_tasks, &job);
+    loom_pool_run(s->pool, attn_worker, &job);
     prof_charge(s, LOOM_LM_PART_ATTN, 0);
     /* now the batch's keys may enter the ring (only the last `cap` of them can matter) */
     lm_kv *kv = &s->kv[l];

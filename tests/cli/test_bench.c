@@ -39,7 +39,7 @@ Test(cli_bench, json_fields_and_ratios, .init = setup, .fini = teardown, .timeou
     cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "synth failed: %s", r.err);
     cli_result_free(&r);
     char *bench[] = {(char *)bin, "bench", "-m", model, "--mmproj", mmproj, "-t", "2", "-p", "32", "-n", "8",
-                     "-r", "2", "--image-tiles", "1", "--no-mmap", "--json", "--profile", NULL};
+                     "-r", "2", "--image-tiles", "1", "--no-mmap", "--json", "--profile", "--scaling", NULL};
     r = cli_run(bench);
     cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "bench failed: %s", r.err);
     json_error_t je;
@@ -88,6 +88,9 @@ Test(cli_bench, json_fields_and_ratios, .init = setup, .fini = teardown, .timeou
         mb_sum += mb;
     }
     cr_expect(mb_sum > 0 && mb_sum * 1e6 <= bytes * 1.0001, "parts read %g MB of a token's %g", mb_sum, bytes / 1e6);
+    /* --scaling: alternating 1- and 2-thread prefills; a speed-up, not a hard-coded value (timing is not asserted) */
+    const double su = num(js, "pp_speedup_vs_1_thread"), psu = num(js, "peak_speedup_vs_1_thread");
+    cr_expect(isfinite(su) && su > 0 && isfinite(psu) && psu > 0, "speed-ups %g, %g", su, psu);
     json_t *pprof = json_object_get(js, "pp_profile_ms");
     cr_assert(json_is_object(pprof), "--profile gives pp_profile_ms");
     double pp_ms = 0;
