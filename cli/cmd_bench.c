@@ -308,9 +308,9 @@ int cmd_bench(int argc, char **argv) {
          * moment) are kept for a second, stricter ratio. */
         enum { TG_CHUNK = 8 };
         sample_set tg_bw = {0}, tg_ratio_r = {0}, tg_peak = {0}, tg_ratio_peak_r = {0};
-        loom_bw_probe *probe = o.n_gen > 0 ? loom_bw_probe_new((size_t)256 << 20) : NULL;
+        loom_bw_probe *probe = o.n_gen > 0 ? loom_bw_probe_new((size_t)1 << 30) : NULL;
         if (o.n_gen > 0 && !probe) {
-            LOOM_FAIL(&err, LOOM_ERR_NOMEM, "out of memory for the 256 MiB bandwidth probe");
+            LOOM_FAIL(&err, LOOM_ERR_NOMEM, "out of memory for the 1 GiB bandwidth probe");
             goto fail;
         }
         double probe_prev = probe ? loom_bw_probe_best(probe, pool, 8) : 0;
@@ -510,7 +510,7 @@ int cmd_bench(int argc, char **argv) {
         printf("%s\n", txt ? txt : "{}");
         free(txt);
     } else {
-        printf("\npeak RSS: %.1f MB (includes the 512 MiB bandwidth probe buffer)\n", ru.ru_maxrss / 1024.0);
+        printf("\npeak RSS: %.1f MB (includes the bandwidth probe buffers: 512 MiB, and 1 GiB while tg runs)\n", ru.ru_maxrss / 1024.0);
     }
     rc = 0;
     goto done;
