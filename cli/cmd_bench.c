@@ -128,6 +128,12 @@ static double attn_macs_at(const loom_lm_hparams *hp, double pos) {
     return total;
 }
 
+static double profile_seconds(const loom_lm_profile *p) {
+    double total = 0;
+    for (int i = 0; i < LOOM_LM_PART_COUNT; i++) total += p->seconds[i];
+    return total;
+}
+
 static void usage(FILE *f) {
     fprintf(f, "usage: loom bench -m MODEL.gguf [--mmproj P] [-t THREADS] [-p 512] [-n 128] [-r REPS]\n"
                "                  [--image-tiles N] [--json] [--no-mmap] [--mlock] [--profile] [--scaling]\n"
@@ -388,8 +394,7 @@ int cmd_bench(int argc, char **argv) {
                    tg_peak_mean / 1e9, tg_peak_sd / 1e9, tg_ratio_peak, tg_ratio_peak_sd);
         if (o.profile && o.n_gen && prof.evals > 0) {
             json_t *parts = json_object();
-            double total = 0;
-            for (int p = 0; p < LOOM_LM_PART_COUNT; p++) total += prof.seconds[p];
+            const double total = profile_seconds(&prof);
             if (!o.json)
                 printf("\ndecode by part, per token (calling thread's clock; a part ends when its dispatch returns):\n"
                        "| part      |     ms | share |   MB | GB/s | of bw |\n"
@@ -431,8 +436,7 @@ int cmd_bench(int argc, char **argv) {
         }
         if (o.profile && o.n_prompt && pp_prof.evals > 0) {
             json_t *parts = json_object();
-            double total = 0;
-            for (int p = 0; p < LOOM_LM_PART_COUNT; p++) total += pp_prof.seconds[p];
+            const double total = profile_seconds(&pp_prof);
             if (!o.json)
                 printf("\nprefill of %d tokens by part (one extra, untimed run):\n| part      |      ms | share |\n"
                        "|-----------|--------:|------:|\n", o.n_prompt);

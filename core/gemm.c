@@ -314,7 +314,7 @@ static void gq_worker(void *ctx, int ith, int nth) {
     while (loom_pool_take(&j->next_panel, j->pn0[j->n_jobs], nth, 1, &g0, &g1)) {
         if (!begun) j->E->begin(&j->L);
         begun = true;
-        while (i > 0 && g0 < j->pn0[i]) i--; /* pieces arrive in increasing order per thread, but be safe */
+        /* a thread's pieces only move forward (the counter only grows), so i never has to go back */
         for (int64_t g = g0; g < g1; g++) {
             while (g >= j->pn0[i + 1]) i++;
             const loom_matmul_group_job *J = &j->jobs[i];

@@ -431,7 +431,7 @@ static int moe_forward(loom_lm_session *s, const lm_layer *L, const float *hn, f
     rows_parallel(s, &gather, n * K, 4);
     prof_charge(s, LOOM_LM_PART_GLUE, 0);
     double routed_bytes = 0;
-    for (int e = 0; e < E; e++)
+    for (int e = 0; s->profiling && e < E; e++)
         if (first[e + 1] > first[e])
             routed_bytes += weight_bytes(&L->gate_exps) + weight_bytes(&L->up_exps) + weight_bytes(&L->down_exps);
     if (n == 1) { /* decode: gate/up of the token's experts as one matrix-vector dispatch each */
