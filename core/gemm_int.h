@@ -49,6 +49,9 @@ int loom_gemm_amx_enable(int on);
 /* Tests/bench: the same switch for the AVX-512 VNNI int8 engine (used where AMX is absent or off). Returns
  * whether VNNI is usable now. */
 int loom_gemm_vnni_enable(int on);
+/* Tests/bench: the same switch for the AVX2 int8 engine (used where the AVX-512 ones are absent or off).
+ * Returns whether AVX2 is usable now. */
+int loom_gemm_avx2_enable(int on);
 /* Tests: engage the engines from n_tok >= n instead of the measured thresholds (n <= 0: restore). */
 void loom_gemm_set_min_tokens(int n);
 /* Tests: frees the calling thread's gemm scratch (as loom_matmul_scratch_release does for matmul's). */
@@ -138,17 +141,40 @@ void gemm_q_amx_panel(const gemm_q_layout *L, int64_t n_in, const uint8_t *panel
  * Measured (Q4_K, 2048 x 2048, 512 tokens, one thread): 365-375 GOP/s, about half of a register-only vpdpbusd
  * loop's 5.7 G instructions/s (730 GOP/s) on the same core.
  *
- * Activation block (16 tokens): tiles = int8 [16 tokens][n_in] (the quantized values, token-major); meta as
- * gemm_q_vnni_meta_bytes says. Panel of 16 rows: per group, int8 [G / 4][16 rows][4] then the scales. */
+ * Activations: token-major (gemm_q_tok_*, below). Panel of 16 rows: per group, int8 [G / 4][16 rows][4] then
+ * the scales. */
 int    gemm_q_vnni_layout_for(loom_dtype wt, gemm_q_layout *L);
-size_t gemm_q_vnni_meta_bytes(const gemm_q_layout *L, int64_t n_in);
 size_t gemm_q_vnni_panel_bytes(const gemm_q_layout *L, int64_t n_in);
-void   gemm_q_vnni_pack_act(const gemm_q_layout *L, const uint8_t *xq, size_t act_bytes, int64_t n_in, int nv,
-                            const gemm_q_act *A, int64_t tb);
 void   gemm_q_vnni_pack_panel(const gemm_q_layout *L, const uint8_t *W, size_t row_bytes, int64_t n_in, int nv,
                               uint8_t *dst);
 /* Same contract as gemm_q_amx_panel (F: 8 x 16 f32 of it hold the outputs of a register block). */
 void   gemm_q_vnni_panel(const gemm_q_layout *L, int64_t n_in, const uint8_t *panel, const gemm_q_act *A, int64_t tb0,
                          int64_t n_tb, int64_t n_tokv, float *Y, size_t ldy, int ov, float *F);
+
+/* ==== int8 engine (AVX2, where AVX-512 is absent): core/gemm_q_avx2.c ====
+ *
+ * The VNNI engine's shape in 256-bit registers without vpdpbusd: a weight register holds 4 consecutive inputs
+ * of 8 rows as u8, each token's 4 activation bytes are broadcast, and vpmaddubsw gives s16 pair sums. K-quants
+ * keep those in s16 over as many steps as cannot overflow (|q| * 127 * 2 per step: Q4_K 8 steps, Q5_K 4,
+ * Q6_K 2), then vpmaddwd by the integer sub-block scale takes them to int32, exact; the f32 work is once per
+ * 256 inputs. 32-blocks have signed weights up to 128 in magnitude, so they take the sign trick of ggml's
+ * Q8_0 dot (|w| x sign(w)·a, one step per s16 sum) and convert per block. Activations as gemm_q_tok_*. */
+int    gemm_q_avx2_layout_for(loom_dtype wt, gemm_q_layout *L);
+size_t gemm_q_avx2_panel_bytes(const gemm_q_layout *L, int64_t n_in);
+void   gemm_q_avx2_pack_panel(const gemm_q_layout *L, const uint8_t *W, size_t row_bytes, int64_t n_in, int nv,
+                              uint8_t *dst);
+/* Same contract as gemm_q_amx_panel (F unused). */
+void   gemm_q_avx2_panel(const gemm_q_layout *L, int64_t n_in, const uint8_t *panel, const gemm_q_act *A, int64_t tb0,
+                         int64_t n_tb, int64_t n_tokv, float *Y, size_t ldy, int ov, float *F);
+
+/* ==== token-major activations (VNNI and AVX2 engines): core/gemm_q_act.c ==== */
+size_t gemm_q_tok_meta_bytes(const gemm_q_layout *L, int64_t n_in);
+void   gemm_q_tok_pack_act(const gemm_q_layout *L, const uint8_t *xq, size_t act_bytes, int64_t n_in, int nv,
+                           const gemm_q_act *A, int64_t tb);
+
+/* Two int16 in one int32 lane (a low), the operand vpmaddwd / vpdpwssd multiply pairwise. */
+static inline int32_t gemm_pair16(int a, int b) {
+    return (int32_t)((uint32_t)(uint16_t)(int16_t)a | ((uint32_t)(uint16_t)(int16_t)b << 16));
+}
 
 #endif

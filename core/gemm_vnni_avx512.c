@@ -32,48 +32,6 @@ int gemm_q_vnni_layout_for(loom_dtype wt, gemm_q_layout *L) {
     }
 }
 
-/* ==== activation metadata, per block of 16 tokens ====
- * K-quants:  dx f32 [ng][16], b32 i32 [ng][4][16] (pairs of 32-input sums as int16), b16 i32 [ng][8][16]
- *            (pairs of 16-input sums), so Q4_K/Q5_K and Q6_K share one layout (and one grouped pass)
- * 32-blocks: dx f32 [ng][16], start i32 [ng][16] = -128 * sum of the block's activations */
-size_t gemm_q_vnni_meta_bytes(const gemm_q_layout *L, int64_t n_in) {
-    const size_t ng = (size_t)(n_in / L->group);
-    return L->group == QK_K ? ng * 16 * 4 * (1 + 4 + 8) : ng * 16 * 4 * 2;
-}
-
-static int32_t pair16(int a, int b) { return (int32_t)((uint32_t)(uint16_t)(int16_t)a | ((uint32_t)(uint16_t)(int16_t)b << 16)); }
-
-void gemm_q_vnni_pack_act(const gemm_q_layout *L, const uint8_t *xq, size_t act_bytes, int64_t n_in, int nv,
-                          const gemm_q_act *A, int64_t tb) {
-    const int64_t ng = n_in / L->group;
-    uint8_t *meta = A->meta + (size_t)tb * A->meta_bytes;
-    memset(meta, 0, gemm_q_vnni_meta_bytes(L, n_in));
-    float *dx = (float *)meta;
-    int32_t *i32 = (int32_t *)(meta + (size_t)ng * 16 * sizeof(float));
-    for (int t = 0; t < nv; t++) {
-        int8_t *row = (int8_t *)A->tiles + ((size_t)tb * GEMM_TB + (size_t)t) * (size_t)n_in;
-        const uint8_t *x = xq + (size_t)t * act_bytes;
-        for (int64_t g = 0; g < ng; g++) {
-            if (L->group == QK_K) {
-                const block_q8_k *y = (const block_q8_k *)x + g;
-                memcpy(row + g * QK_K, y->qs, QK_K);
-                dx[g * 16 + t] = y->d;
-                for (int p = 0; p < 4; p++)
-                    i32[(g * 4 + p) * 16 + t] = pair16(y->bsums[4 * p] + y->bsums[4 * p + 1], y->bsums[4 * p + 2] + y->bsums[4 * p + 3]);
-                int32_t *b16 = i32 + (size_t)ng * 4 * 16;
-                for (int p = 0; p < 8; p++) b16[(g * 8 + p) * 16 + t] = pair16(y->bsums[2 * p], y->bsums[2 * p + 1]);
-            } else {
-                const block_q8_0 *y = (const block_q8_0 *)x + g;
-                memcpy(row + g * QK8_0, y->qs, QK8_0);
-                dx[g * 16 + t] = _cvtsh_ss(y->d);
-                int s = 0;
-                for (int k = 0; k < QK8_0; k++) s += y->qs[k];
-                i32[g * 16 + t] = -128 * s;
-            }
-        }
-    }
-}
-
 /* ==== weight panels of 16 rows ====
  * K-quants, per group: q u8 [64][16 rows][4], dsc f32 [nsub][16] (d * (sc_j - sc_j+1), see kq_block),
  * mp i32 [nsub / 2][16] (pairs of m_j as int16), dm f32 [16].  32-blocks, per group: q u8 [8][16][4] (w + 128), d f32 [16]. */
@@ -130,7 +88,7 @@ static void unpack_row(const gemm_q_layout *L, const uint8_t *row, int64_t g, in
         const float d = _cvtsh_ss(x->d);
         dm[r] = 32.0f * d;
         for (int s = 0; s < 16; s++) dsc[s * 16 + r] = d * (float)(x->scales[s] - (s < 15 ? x->scales[s + 1] : 0));
-        for (int p = 0; p < 8; p++) mp[p * 16 + r] = pair16(x->scales[2 * p], x->scales[2 * p + 1]);
+        for (int p = 0; p < 8; p++) mp[p * 16 + r] = gemm_pair16(x->scales[2 * p], x->scales[2 * p + 1]);
         for (int h = 0; h < 2; h++) {
             __m256i qh = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
             for (int kq = 0; kq < 4; kq++) {
@@ -151,7 +109,7 @@ static void unpack_row(const gemm_q_layout *L, const uint8_t *row, int64_t g, in
     const float d = _cvtsh_ss(x4->d);
     dm[r] = _cvtsh_ss(x4->dmin);
     for (int j = 0; j < 8; j++) dsc[j * 16 + r] = d * (float)(sc[j] - (j < 7 ? sc[j + 1] : 0));
-    for (int p = 0; p < 4; p++) mp[p * 16 + r] = pair16(mn[2 * p], mn[2 * p + 1]);
+    for (int p = 0; p < 4; p++) mp[p * 16 + r] = gemm_pair16(mn[2 * p], mn[2 * p + 1]);
     __m256i qh = five ? _mm256_loadu_si256((const __m256i *)((const block_q5_k *)x4)->qh) : _mm256_setzero_si256();
     for (int jp = 0; jp < 4; jp++) {
         __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * jp));

@@ -21,18 +21,19 @@ double loom_roofline_fma_avx2(long iters) {
 }
 
 double loom_roofline_int8_avx2(long iters) {
-    /* the AVX2 int8 dot: maddubs (u8 x s8 -> s16 pairs) + madd with ones (-> s32) + add: 32 MACs per step */
-    __m256i a[8], u = _mm256_set1_epi8(3), s = _mm256_set1_epi8(-2), ones = _mm256_set1_epi16(1);
+    /* The int8 GEMM's inner step: maddubs (u8 x s8 -> s16 pairs, 32 MACs) added into s16 accumulators. Each
+     * chain feeds its own accumulator back as the u8 operand: with loop-invariant operands the compiler hoisted
+     * the maddubs out of the loop and the loop timed only the adds (it did, and reported a meaningless peak).
+     * Ten chains of maddubs + add latency keep both maddubs ports busy. */
+    __m256i a[10], s = _mm256_set1_epi8(-2);
     _Pragma("GCC unroll 16")
-    for (int k = 0; k < 8; k++) a[k] = _mm256_set1_epi32(k);
+    for (int k = 0; k < 10; k++) a[k] = _mm256_set1_epi16((short)k);
     for (long i = 0; i < iters; i++)
-        /* unrolled, so the accumulators live in registers (not the stack): the loop measures the FMA ports,
-         * not store-forwarding latency */
-        _Pragma("GCC unroll 16") for (int k = 0; k < 8; k++) a[k] = _mm256_add_epi32(a[k], _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), ones));
+        _Pragma("GCC unroll 16") for (int k = 0; k < 10; k++) a[k] = _mm256_add_epi16(a[k], _mm256_maddubs_epi16(a[k], s));
     __m256i t = a[0];
     _Pragma("GCC unroll 16")
-    for (int k = 1; k < 8; k++) t = _mm256_add_epi32(t, a[k]);
-    volatile int sink = _mm256_extract_epi32(t, 0);
+    for (int k = 1; k < 10; k++) t = _mm256_add_epi16(t, a[k]);
+    volatile int sink = _mm256_extract_epi16(t, 0);
     (void)sink;
-    return (double)iters * 8 * 32 * 2;
+    return (double)iters * 10 * 32 * 2;
 }

@@ -88,7 +88,18 @@ static int use_vnni(void) {
     loom_gemm_amx_enable(0);
     return loom_gemm_vnni_enable(1);
 }
-static int have_int8_engine(void) { return have_amx() || loom_gemm_vnni_enable(1); }
+/* AVX2 runs where AVX-512 is absent; tests reach it on AVX-512 machines by switching AMX and VNNI off. */
+static int use_avx2(void) {
+    loom_gemm_amx_enable(0);
+    loom_gemm_vnni_enable(0);
+    return loom_gemm_avx2_enable(1);
+}
+static void restore_engines(void) {
+    loom_gemm_avx2_enable(1);
+    loom_gemm_vnni_enable(1);
+    loom_gemm_amx_enable(1);
+}
+static int have_int8_engine(void) { return have_amx() || loom_gemm_vnni_enable(1) || loom_gemm_avx2_enable(1); }
 
 static const shape k_shapes_256[] = {
     {256, 37, 1}, {256, 17, 577}, {768, 45, 17}, {2304, 33, 64}, {512, 100, 3}, {1024, 16, 40},
@@ -127,6 +138,64 @@ VTEST(q8_0, LOOM_Q8_0, k_shapes_32)
 VTEST(q4_0, LOOM_Q4_0, k_shapes_32)
 VTEST(q5_0, LOOM_Q5_0, k_shapes_32)
 
+#define ATEST(name, T, SH)                                                                                     \
+    Test(gemm, avx2_##name) {                                                                                  \
+        const int ok = use_avx2();                                                                             \
+        if (ok) check_type(T, SH, N_SH(SH), 1);                                                                \
+        restore_engines();                                                                                     \
+        if (!ok) cr_skip_test("no AVX2 here: the AVX2 int8 engine is not used");                                \
+    }
+ATEST(q4_k, LOOM_Q4_K, k_shapes_256)
+ATEST(q5_k, LOOM_Q5_K, k_shapes_256)
+ATEST(q6_k, LOOM_Q6_K, k_shapes_256)
+ATEST(q8_0, LOOM_Q8_0, k_shapes_32)
+ATEST(q4_0, LOOM_Q4_0, k_shapes_32)
+ATEST(q5_0, LOOM_Q5_0, k_shapes_32)
+
+/* The largest integer terms the engines' narrow sums can meet: every q and sub-block scale at its maximum (or
+ * Q8_0's -128), every activation +-127. An s16 sum taken one step too far wraps and shows here as a wrong
+ * sign or magnitude. Each engine present is checked; the reference is the scalar dot on the same blocks. */
+static void check_extremes(void) {
+    const loom_dtype types[] = {LOOM_Q4_K, LOOM_Q5_K, LOOM_Q6_K, LOOM_Q8_0, LOOM_Q4_0, LOOM_Q5_0};
+    const int64_t n_out = 19, n_tok = 7;
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const loom_dtype t = types[ti];
+        const int64_t n_in = t == LOOM_Q4_K || t == LOOM_Q5_K || t == LOOM_Q6_K ? 512 : 96;
+        for (int fi = 0; fi < 2; fi++) {
+            uint8_t *W = fill_rows(t, n_in, n_out, fi ? 0x80 : 0xFF, mm_f32_to_f16(0.01f));
+            float *X = loom_malloc(sizeof(float) * (size_t)(n_tok * n_in)), *Y = loom_malloc(sizeof(float) * (size_t)(n_tok * n_out));
+            uint8_t *xq = loom_malloc(loom_act_row_size(t, n_in));
+            for (int64_t tok = 0; tok < n_tok; tok++)
+                for (int64_t i = 0; i < n_in; i++) X[tok * n_in + i] = tok % 2 ? -1.0f : 1.0f;
+            cr_assert_eq(loom_gemm(NULL, Y, W, t, n_in, n_out, X, n_tok), 0, "%s: engine not taken", loom_type_name(t));
+            for (int64_t tok = 0; tok < n_tok; tok++) {
+                loom_act_quantize(t, X + tok * n_in, xq, n_in);
+                for (int64_t o = 0; o < n_out; o++) {
+                    const float ref = loom_vec_dot_isa(LOOM_ISA_SCALAR, t, n_in, W + o * loom_row_size(t, n_in), xq);
+                    cr_assert(fabsf(Y[tok * n_out + o] - ref) <= 1e-5f * fabsf(ref) + 1e-6f,
+                              "%s fill %#x tok %ld row %ld: %.9g vs ref %.9g", loom_type_name(t), fi ? 0x80 : 0xFF,
+                              (long)tok, (long)o, Y[tok * n_out + o], ref);
+                }
+            }
+            loom_free(W);
+            loom_free(X);
+            loom_free(Y);
+            loom_free(xq);
+        }
+    }
+}
+
+Test(gemm, extreme_values_do_not_overflow) {
+    loom_gemm_set_min_tokens(1);
+    int engines = 0;
+    if (have_amx()) check_extremes(), engines++;
+    if (use_vnni()) check_extremes(), engines++;
+    if (use_avx2()) check_extremes(), engines++;
+    restore_engines();
+    loom_gemm_set_min_tokens(0);
+    if (!engines) cr_skip_test("no int8 engine on this CPU");
+}
+
 static void check_float(loom_isa isa) {
     loom_isa_force(isa);
     check_type(LOOM_F32, k_shapes_f, N_SH(k_shapes_f), 1);
@@ -160,10 +229,10 @@ Test(gemm, declines_and_falls_back) {
     loom_isa_force(loom_isa_best());
     loom_gemm_amx_enable(0);
     loom_gemm_vnni_enable(0);
+    loom_gemm_avx2_enable(0);
     cr_assert_eq(loom_gemm(NULL, Y, W8, LOOM_Q8_0, n_in, n_out, X, n_tok), 1);
     cr_assert_eq(loom_matmul(NULL, Y, W8, LOOM_Q8_0, n_in, n_out, X, n_tok), 0);
-    loom_gemm_vnni_enable(1);
-    loom_gemm_amx_enable(1);
+    restore_engines();
     loom_free(W);
     loom_free(W8);
 }
@@ -225,7 +294,7 @@ Test(gemm, grouped_equals_one_at_a_time) {
     /* what the int8 engine takes: the first Q4_K layout's jobs with >= 8 tokens (Q5_K shares the layout) */
     bool done[NJ];
     cr_assert_eq(loom_gemm_grouped(NULL, jobs, NJ, n_in, done), 0);
-    /* (VNNI keeps Q6_K's activations in the Q4_K layout too, so there Q6_K joins the first pass) */
+    /* (VNNI and AVX2 keep Q6_K's activations in the Q4_K layout too, so there Q6_K joins the first pass) */
     const bool q6_joins = !have_amx();
     const bool expect[NJ] = {1, 1, 1, q6_joins, 0, 0, 0, 1, 0};
     for (int j = 0; j < NJ; j++) cr_assert_eq(done[j], expect[j] && have_int8_engine(), "job %d", j);
