@@ -21,6 +21,8 @@ INLINE void prefetch_lines(const void *p, int bytes) {
     for (int o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + PF_DIST + o, _MM_HINT_T0);
 }
 
+#include "core/dot_rows.h"
+
 INLINE float hsum256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -365,11 +367,26 @@ static void quant_q8_k(const float *x, void *xq, int64_t n) {
     }
 }
 
+/* ==== matvec row ranges (core/dot_rows.h) ==== */
+
+ROWS_FN(f32, fdot(FW_F32, 1, n, wr, x, 0, y + r))
+ROWS_FN(f16, fdot(FW_F16, 1, n, wr, x, 0, y + r))
+ROWS_FN(bf16, fdot(FW_BF16, 1, n, wr, x, 0, y + r))
+ROWS_FN(q8_0, blk32_dot(B_Q8_0, 1, n, wr, x, 0, y + r))
+ROWS_FN(q4_0, blk32_dot(B_Q4_0, 1, n, wr, x, 0, y + r))
+ROWS_FN(q5_0, blk32_dot(B_Q5_0, 1, n, wr, x, 0, y + r))
+ROWS_FN(q4_1, blk32_dot(B_Q4_1, 1, n, wr, x, 0, y + r))
+ROWS_FN(q5_1, blk32_dot(B_Q5_1, 1, n, wr, x, 0, y + r))
+ROWS_FN(q4_k, q45k_dot(0, 1, n, wr, x, 0, y + r))
+ROWS_FN(q5_k, q45k_dot(1, 1, n, wr, x, 0, y + r))
+ROWS_FN(q6_k, q6k_dot(1, n, wr, x, 0, y + r))
+
 void loom_kernels_fill_avx2(loom_kernels *k) {
     memset(k, 0, sizeof *k);
 #define SET(T, name)                                                                                           \
     k->dot[T] = dot_##name;                                                                                    \
-    k->dot4[T] = dot4_##name
+    k->dot4[T] = dot4_##name;                                                                                  \
+    k->rows[T] = rows_##name
     SET(LOOM_F32, f32);
     SET(LOOM_F16, f16);
     SET(LOOM_BF16, bf16);
