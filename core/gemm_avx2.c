@@ -74,18 +74,19 @@ static void pack_w(loom_dtype wt, const void *W, size_t row_bytes, int64_t o0, i
     }
 }
 
-static void pack_x(const float *X, int64_t n_in, int64_t t0, int nv, float *ap) {
+static void pack_x(const float *X, int64_t ldx, int kc, int64_t t0, int nv, float *ap) {
     for (int i = 0; i < MR; i++) {
-        const float *x = X + (t0 + i) * n_in;
+        const float *x = X + (t0 + i) * ldx;
         if (i < nv)
-            for (int64_t k = 0; k < n_in; k++) ap[k * MR + i] = x[k];
+            for (int k = 0; k < kc; k++) ap[k * MR + i] = x[k];
         else
-            for (int64_t k = 0; k < n_in; k++) ap[k * MR + i] = 0.0f;
+            for (int k = 0; k < kc; k++) ap[k * MR + i] = 0.0f;
     }
 }
 
 static void kernel(int kc, const float *ap, const float *bp, float *Y, size_t ldy, int mv, int nv, int acc) {
     __m256 c0[MR], c1[MR];
+#pragma GCC unroll 6
     for (int i = 0; i < MR; i++) c0[i] = c1[i] = _mm256_setzero_ps();
     for (int k = 0; k < kc; k++) {
         const __m256 b0 = _mm256_load_ps(bp + (size_t)k * NR), b1 = _mm256_load_ps(bp + (size_t)k * NR + 8);
@@ -96,15 +97,24 @@ static void kernel(int kc, const float *ap, const float *bp, float *Y, size_t ld
             c1[i] = _mm256_fmadd_ps(a, b1, c1[i]);
         }
     }
+    /* The accumulators leave through a tile indexed by constants only: indexed by the run-time mv, GCC kept a
+     * stack copy of all twelve and stored them on every k step, which halved the FMA rate (store-bound). */
+    _Alignas(32) float tile[MR][NR];
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; i++) {
+        _mm256_store_ps(tile[i], c0[i]);
+        _mm256_store_ps(tile[i] + 8, c1[i]);
+    }
     const __m256i m0 = mask8(nv), m1 = mask8(nv - 8);
     for (int i = 0; i < mv; i++) {
         float *y = Y + (size_t)i * ldy;
+        __m256 lo = _mm256_load_ps(tile[i]), hi = _mm256_load_ps(tile[i] + 8);
         if (acc) {
-            c0[i] = _mm256_add_ps(c0[i], _mm256_maskload_ps(y, m0));
-            c1[i] = _mm256_add_ps(c1[i], _mm256_maskload_ps(y + 8, m1));
+            lo = _mm256_add_ps(lo, _mm256_maskload_ps(y, m0));
+            hi = _mm256_add_ps(hi, _mm256_maskload_ps(y + 8, m1));
         }
-        _mm256_maskstore_ps(y, m0, c0[i]);
-        _mm256_maskstore_ps(y + 8, m1, c1[i]);
+        _mm256_maskstore_ps(y, m0, lo);
+        _mm256_maskstore_ps(y + 8, m1, hi);
     }
 }
 

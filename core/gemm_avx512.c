@@ -57,12 +57,12 @@ static void pack_w(loom_dtype wt, const void *W, size_t row_bytes, int64_t o0, i
     }
 }
 
-static void pack_x(const float *X, int64_t n_in, int64_t t0, int nv, float *ap) {
-    for (int64_t k = 0; k < n_in; k += 16) {
-        const int kn = n_in - k < 16 ? (int)(n_in - k) : 16;
+static void pack_x(const float *X, int64_t ldx, int kc, int64_t t0, int nv, float *ap) {
+    for (int k = 0; k < kc; k += 16) {
+        const int kn = kc - k < 16 ? kc - k : 16;
         const __mmask16 m = (__mmask16)(kn == 16 ? 0xFFFF : (1u << kn) - 1);
         __m512 r[16];
-        for (int i = 0; i < 16; i++) r[i] = i < nv && i < MR ? _mm512_maskz_loadu_ps(m, X + (t0 + i) * n_in + k) : _mm512_setzero_ps();
+        for (int i = 0; i < 16; i++) r[i] = i < nv && i < MR ? _mm512_maskz_loadu_ps(m, X + (t0 + i) * ldx + k) : _mm512_setzero_ps();
         tr16(r);
         for (int q = 0; q < kn; q++) _mm512_mask_storeu_ps(ap + (k + q) * MR, (__mmask16)((1u << MR) - 1), r[q]);
     }

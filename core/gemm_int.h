@@ -66,8 +66,8 @@ typedef struct loom_gemm_f32_kernels {
     /* bp[k][nr] (k < kc) = W[o0 + j][k0 + k] as f32 for j < nv, 0 for nv <= j < nr. */
     void (*pack_w)(loom_dtype wt, const void *W, size_t row_bytes, int64_t o0, int nv, int64_t k0, int kc,
                    float *bp);
-    /* ap[k][mr] = X[t0 + i][k] for i < nv, 0 for nv <= i < mr; all n_in inputs. */
-    void (*pack_x)(const float *X, int64_t n_in, int64_t t0, int nv, float *ap);
+    /* ap[k][mr] = X[t0 + i][k] for i < nv, 0 for nv <= i < mr; k < kc, X rows ldx floats apart. */
+    void (*pack_x)(const float *X, int64_t ldx, int kc, int64_t t0, int nv, float *ap);
     /* Y[i][j] (+)= sum_k ap[k][i] * bp[k][j] for i < mv, j < nv; Y row stride ldy. acc: add to Y. */
     void (*kernel)(int kc, const float *ap, const float *bp, float *Y, size_t ldy, int mv, int nv, int acc);
 } loom_gemm_f32_kernels;
