@@ -40,6 +40,20 @@ static __m256i tail_mask(int dh) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(r), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
+/* Vp[j] = the value row of key j, for the keys j in the bit set keys, packed os floats apart and zero past
+ * d_head. Value tiles walk one column of all the block's rows; in the KV cache those rows lie kvd floats apart
+ * (2 KiB for Llama 4), so the lines of one column fall into two L1 sets and evicted each other before the next
+ * lane pass: packed, each row is read once, in order, and the tiles run from L1 with no tail masks. */
+static void pack_values(float *Vp, int os, const float *const *vrow, uint32_t keys, int NC, __m256i tmask) {
+    for (; keys; keys &= keys - 1) {
+        int j = __builtin_ctz(keys);
+        const float *v = vrow[j];
+        float *dst = Vp + j * os;
+        for (int c = 0; c < NC - 1; c++) _mm256_store_ps(dst + 8 * c, _mm256_loadu_ps(v + 8 * c));
+        _mm256_store_ps(dst + 8 * (NC - 1), _mm256_maskload_ps(v + 8 * (NC - 1), tmask));
+    }
+}
+
 /* o[m] = o[m] * alpha[m] + sum_j p[m][j] v[j] for NQ lanes over the CC chunks from c0, for the keys j in the
  * bit set keys, with p[m][j] at P[m * psm + j * psj]. When tail is set, the tile's last chunk is the row's
  * last and is loaded under tmask. A key outside one lane's range but inside another's has p = 0 there and
@@ -56,14 +70,14 @@ INLINE void value_tile(float *O, int os, const float *alpha, const float *P, int
     }
     for (; keys; keys &= keys - 1) {
         int j = __builtin_ctz(keys);
-        const float *v8 = vrow[j] + 8 * c0;
+        const float *v8 = vrow[j] + 8 * c0, *pj = P + j * psj;
         __m256 v[8];
 #pragma GCC unroll 8
         for (int c = 0; c < CC; c++)
             v[c] = tail && c == CC - 1 ? _mm256_maskload_ps(v8 + 8 * c, tmask) : _mm256_loadu_ps(v8 + 8 * c);
 #pragma GCC unroll 8
         for (int m = 0; m < NQ; m++) {
-            __m256 p = _mm256_set1_ps(P[m * psm + j * psj]);
+            __m256 p = _mm256_broadcast_ss(pj + m * psm);
 #pragma GCC unroll 8
             for (int c = 0; c < CC; c++) acc[m][c] = _mm256_fmadd_ps(p, v[c], acc[m][c]);
         }
@@ -75,16 +89,16 @@ INLINE void value_tile(float *O, int os, const float *alpha, const float *P, int
 }
 
 /* value_tile over the NC chunks of a row for nq <= TILE_LANES lanes: whole tiles of CC chunks, then one of the
- * 1..CC chunks left, which holds the row's last chunk. Tile sizes are constants at every call, so that the
- * accumulators live in registers; the `R <= CC` guards drop the impossible remainders at compile time. */
-static void update_lanes(float *O, int os, const float *alpha, const float *P, int psm, int psj,
+ * 1..CC chunks left, which holds the row's last chunk. Tile sizes are constants at every call, so that the accumulators live in registers; the
+ * `R <= CC` guards drop the impossible remainders at compile time. */
+INLINE void update_lanes(float *O, int os, const float *alpha, const float *P, int psm, int psj,
                          const float *const *vrow, uint32_t keys, int NC, __m256i tmask, int nq) {
 #define VT(R, NQ, TAIL) value_tile(O, os, alpha, P, psm, psj, vrow, keys, c0, R, NQ, TAIL, tmask)
 #define LAST(R, NQ, CC) case R: if (R <= CC) VT(R, NQ, 1); break
 #define VALUE_TILES(NQ, CC)                                                                                       \
     do {                                                                                                          \
         int c0 = 0;                                                                                               \
-        for (; c0 + CC < NC; c0 += CC) VT(CC, NQ, 0);                                                             \
+        for (; c0 + CC < NC; c0 += CC) VT(CC, NQ, 0);                                                              \
         switch (NC - c0) {                                                                                        \
             LAST(1, NQ, CC); LAST(2, NQ, CC); LAST(3, NQ, CC); LAST(4, NQ, CC);                                   \
             LAST(5, NQ, CC); LAST(6, NQ, CC); LAST(7, NQ, CC); LAST(8, NQ, CC);                                   \
@@ -104,10 +118,20 @@ static void update_lanes(float *O, int os, const float *alpha, const float *P, i
 #undef VT
 }
 
-/* update_lanes over all n_q lanes in balanced passes of at most TILE_LANES (16 -> 6 + 5 + 5). */
-static void update_outputs(float *O, int os, const float *alpha, const float *P, int psm, int psj,
+/* update_lanes over all n_q lanes in balanced passes of at most TILE_LANES (16 -> 6 + 5 + 5), the value rows
+ * packed first when more than one pass reads them. Inlined into each path, so that the layout of P (psm, psj)
+ * is a constant there and every p is a load at a fixed offset. */
+INLINE void update_outputs(float *O, int os, const float *alpha, const float *P, int psm, int psj,
                            const float *const *vrow, uint32_t keys, int NC, __m256i tmask, int nq) {
     int n_pass = (nq + TILE_LANES - 1) / TILE_LANES;
+    _Alignas(32) float Vp[KB * 256];
+    const float *packed[KB];
+    if (n_pass > 1) {
+        pack_values(Vp, os, vrow, keys, NC, tmask);
+        for (int j = 0; j < KB; j++) packed[j] = Vp + j * os;
+        vrow = packed;
+        tmask = _mm256_set1_epi32(-1); /* the packed rows are whole */
+    }
     for (int p = 0, m0 = 0; p < n_pass; p++) {
         int n = (nq - m0) / (n_pass - p);
         update_lanes(O + m0 * os, os, alpha + m0, P + m0 * psm, psm, psj, vrow, keys, NC, tmask, n);
@@ -193,6 +217,40 @@ INLINE void lane_major_scores(float *S, const float *const *krow, const float *Q
         for (int v = 0; v < NV; v++) _mm256_store_ps(S + i * 8 * NV + 8 * v, acc[i][v]);
 }
 
+/* Qt[d][m] = scale * q[m][d] for m < n_q, 0 for the lanes n_q .. W-1, d < d_head rounded up to 8: 8 x 8
+ * blocks transposed in registers (a scalar scatter cost as much as the scores of the first few keys). */
+static void transpose_queries(float *Qt, const loom_attn_task *t, int W, __m256i tmask) {
+    const int NC = (t->d_head + 7) / 8;
+    const __m256 scale = _mm256_set1_ps(t->scale);
+    for (int m0 = 0; m0 < W; m0 += 8)
+        for (int c = 0; c < NC; c++) {
+            __m256 r[8];
+            for (int i = 0; i < 8; i++) {
+                int m = m0 + i;
+                if (m >= t->n_q) r[i] = _mm256_setzero_ps();
+                else if (c < NC - 1) r[i] = _mm256_mul_ps(_mm256_loadu_ps(t->q[m] + 8 * c), scale);
+                else r[i] = _mm256_mul_ps(_mm256_maskload_ps(t->q[m] + 8 * c, tmask), scale);
+            }
+            __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+            __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+            __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+            __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+            __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+            __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+            __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+            __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+            float *dst = Qt + 8 * c * W + m0; /* row d = 8 c + i */
+            _mm256_store_ps(dst + 0 * W, _mm256_permute2f128_ps(u0, u4, 0x20));
+            _mm256_store_ps(dst + 1 * W, _mm256_permute2f128_ps(u1, u5, 0x20));
+            _mm256_store_ps(dst + 2 * W, _mm256_permute2f128_ps(u2, u6, 0x20));
+            _mm256_store_ps(dst + 3 * W, _mm256_permute2f128_ps(u3, u7, 0x20));
+            _mm256_store_ps(dst + 4 * W, _mm256_permute2f128_ps(u0, u4, 0x31));
+            _mm256_store_ps(dst + 5 * W, _mm256_permute2f128_ps(u1, u5, 0x31));
+            _mm256_store_ps(dst + 6 * W, _mm256_permute2f128_ps(u2, u6, 0x31));
+            _mm256_store_ps(dst + 7 * W, _mm256_permute2f128_ps(u3, u7, 0x31));
+        }
+}
+
 /* pos - base clamped to int32 (the keys scanned lie within [base, base + 2^31): their own rows are in memory) */
 static inline int32_t rel_pos(int64_t pos, int64_t base) {
     int64_t r = pos - base;
@@ -213,10 +271,8 @@ INLINE void lane_major(const loom_attn_task *t, int NV, int KT) {
     _Alignas(32) float O[16 * 256];  /* [n_q][os] unnormalised outputs */
     _Alignas(32) float S[KB * 16];   /* [key][W] block scores, then probabilities */
     _Alignas(32) float alpha[16], lsum[16];
-    if (nq < W) memset(Qt, 0, sizeof(float) * (size_t)dh * W);
     memset(O, 0, sizeof(float) * (size_t)nq * os);
-    for (int m = 0; m < nq; m++)
-        for (int d = 0; d < dh; d++) Qt[d * W + m] = t->q[m][d] * t->scale;
+    transpose_queries(Qt, t, W, tmask);
     int64_t min_lo, max_hi;
     lane_bounds(t, &min_lo, &max_hi);
     /* positions relative to min_lo fit the 32-bit lanes whatever the context length */
