@@ -17,6 +17,7 @@
  * independent accumulators.
  */
 #include <immintrin.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -281,9 +282,16 @@ INLINE void lane_major(const loom_attn_task *t, int NV, int KT) {
         lo[m] = m < nq ? rel_pos(t->lo[m], min_lo) : INT32_MAX; /* lanes past n_q: an empty range */
         hi[m] = m < nq ? rel_pos(t->hi[m], min_lo) : INT32_MIN;
     }
+    int32_t all_lo = INT32_MIN, all_hi = INT32_MAX; /* the positions every lane sees */
+    for (int m = 0; m < nq; m++) {
+        if (lo[m] > all_lo) all_lo = lo[m];
+        if (hi[m] < all_hi) all_hi = hi[m];
+    }
     __m256i vlo[2], vhi[2];
-    __m256 mx[2], l[2];
+    __m256 mx[2], l[2], used[2]; /* used: all-ones in the lanes below n_q */
     for (int v = 0; v < NV; v++) {
+        used[v] = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(nq - 8 * v),
+                                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
         vlo[v] = _mm256_load_si256((const __m256i *)(lo + 8 * v));
         vhi[v] = _mm256_load_si256((const __m256i *)(hi + 8 * v));
         mx[v] = _mm256_set1_ps(MASKED);
@@ -300,15 +308,17 @@ INLINE void lane_major(const loom_attn_task *t, int NV, int KT) {
             const float *krow[KB], *vrow[KB];
             block_rows(krow, vrow, g, j0, nk);
             for (int j = 0; j < nk; j += KT) lane_major_scores(S + j * W, krow + j, Qt, dh, KT, NV);
-            /* mask (a NaN score of a row no lane sees is replaced here) and block max, lane-wise */
-            uint32_t keys = 0; /* the keys some lane sees */
-            __m256 bmax[2] = {masked, masked};
+            /* mask (a NaN score of a row no lane sees is replaced here) and block max, lane-wise; a block that
+             * every lane sees whole (most of a causal prefill) needs only the mask of the lanes past n_q */
             int32_t pos0 = rel_pos(g->pos0 + j0, min_lo);
+            const bool whole = pos0 >= all_lo && pos0 + nk - 1 <= all_hi;
+            uint32_t keys = whole ? (uint32_t)((1ull << nk) - 1) : 0; /* the keys some lane sees */
+            __m256 bmax[2] = {masked, masked};
             for (int j = 0; j < nk; j++) {
                 __m256i pos = _mm256_set1_epi32(pos0 + j);
                 int seen = 0;
                 for (int v = 0; v < NV; v++) {
-                    __m256 vis = lanes_seeing(vlo[v], vhi[v], pos);
+                    __m256 vis = whole ? used[v] : lanes_seeing(vlo[v], vhi[v], pos);
                     __m256 sc = _mm256_blendv_ps(masked, _mm256_load_ps(S + j * W + 8 * v), vis);
                     _mm256_store_ps(S + j * W + 8 * v, sc);
                     bmax[v] = _mm256_max_ps(bmax[v], sc);
@@ -320,7 +330,7 @@ INLINE void lane_major(const loom_attn_task *t, int NV, int KT) {
                 __m256 nmx = _mm256_max_ps(mx[v], bmax[v]), psum = _mm256_setzero_ps();
                 _mm256_store_ps(alpha + 8 * v, exp256(_mm256_sub_ps(mx[v], nmx)));
                 for (int j = 0; j < nk; j++) {
-                    __m256 vis = lanes_seeing(vlo[v], vhi[v], _mm256_set1_epi32(pos0 + j));
+                    __m256 vis = whole ? used[v] : lanes_seeing(vlo[v], vhi[v], _mm256_set1_epi32(pos0 + j));
                     __m256 p = _mm256_and_ps(vis, exp256(_mm256_sub_ps(_mm256_load_ps(S + j * W + 8 * v), nmx)));
                     psum = _mm256_add_ps(psum, p);
                     _mm256_store_ps(S + j * W + 8 * v, p);

@@ -329,6 +329,46 @@ Test(attn, avx2_long_contexts_match_reference) {
     long_task_matches(loom_attn_run_avx2, 16, 88, 577, 1, false, &rng);  /* ViT */
 }
 
+/* The tasks fusion/lm_forward.c builds in a prefill: 4 positions x 4 query heads of one KV head, lane m at
+ * position p0 + m / 4 seeing [0, p] (or its attention chunk, [p - p % 32, p]); cached keys then the batch's, in
+ * two segments. Every p0 in a range puts each lane's last key at every offset within a key block. */
+Test(attn, avx2_causal_prefill_tasks_match_reference) {
+    if (!has_avx2()) cr_skip_test("no AVX2 + FMA on this CPU (the scalar reference is what runs here)");
+    uint64_t rng = 0xCA05A1ull;
+    const int dh = 128, n_max = 160;
+    float *kv = loom_malloc(sizeof(float) * 2 * n_max * 2 * dh), *qs = loom_malloc(sizeof(float) * 16 * 256);
+    float *outs = loom_malloc(sizeof(float) * 2 * 16 * 256);
+    for (int i = 0; i < 2 * n_max * 2 * dh; i++) kv[i] = loom_test_rand_normal(&rng);
+    for (int chunked = 0; chunked < 2; chunked++)
+        for (int64_t p0 = 0; p0 + 4 <= n_max; p0++) {
+            int64_t batch0 = p0 < 40 ? 0 : 40; /* keys before batch0 come from the "cache" */
+            loom_attn_task t;
+            memset(&t, 0, sizeof t);
+            t.n_q = 16;
+            t.d_head = dh;
+            t.scale = 1.0f / sqrtf((float)dh);
+            for (int m = 0; m < 16; m++) {
+                for (int d = 0; d < dh; d++) qs[m * 256 + d] = 2.0f * loom_test_rand_normal(&rng);
+                t.q[m] = qs + m * 256;
+                t.hi[m] = p0 + m / 4;
+                t.lo[m] = chunked ? t.hi[m] - t.hi[m] % 32 : 0;
+            }
+            int64_t min_lo = t.lo[0], stride = 2 * dh; /* K and V rows interleaved: kvd-strided like the cache */
+            if (batch0 > min_lo)
+                t.seg[t.n_seg++] = (loom_attn_seg){kv + min_lo * stride, kv + min_lo * stride + dh, stride, min_lo,
+                                                   batch0 - min_lo};
+            int64_t b0 = batch0 > min_lo ? batch0 : min_lo;
+            t.seg[t.n_seg++] = (loom_attn_seg){kv + n_max * stride + b0 * stride, kv + n_max * stride + b0 * stride + dh,
+                                               stride, b0, p0 + 4 - b0};
+            char what[64];
+            snprintf(what, sizeof what, "p0 %lld%s", (long long)p0, chunked ? " chunked" : "");
+            check_against_reference(loom_attn_run_avx2, &t, outs, what);
+        }
+    loom_free(kv);
+    loom_free(qs);
+    loom_free(outs);
+}
+
 Test(attn, dispatch_follows_the_isa) {
     /* LOOM_ISA=scalar (or a pin) must give the reference bit for bit; an AVX2-only CPU must get the AVX2
      * kernel, not the reference */
