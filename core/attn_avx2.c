@@ -5,14 +5,14 @@
  * The design is attn_avx512.c's, re-tiled for 16 ymm registers of 8 floats. Keys go in blocks of KB; a block
  * is scored one of two ways, chosen by the number of query lanes:
  *
- *  - lane-major (n_q >= 4: prefill, the ViT, and decode with a GQA group of 4+ heads): the queries sit in the
- *    lanes of one register (n_q <= 8) or two, and the scores of one key are sum_d k[d] * Qt[d], with Q
- *    transposed once per task: 12 keys x 1 register or 6 keys x 2 = 12 accumulators, each broadcast key float
- *    serving every lane, no horizontal sums;
- *  - key-major (n_q <= 3, where most of a lane-major register would idle): each dot product runs along d_head
- *    in 8-float chunks (4 keys x 3 queries = 12 accumulators) and is reduced horizontally afterwards, 8 keys
+ *  - lane-major (n_q > 4: prefill, the ViT): the queries sit in the lanes of one register (n_q <= 8) or two,
+ *    and the scores of one key are sum_d k[d] * Qt[d], with Q transposed once per task: 12 keys x 1 register
+ *    or 6 keys x 2 = 12 accumulators, each broadcast key float serving every lane, no horizontal sums;
+ *  - key-major (n_q <= 4: decode, where Llama 4's GQA group is 4 heads): each dot product runs along d_head in
+ *    8-float chunks (4 keys x up to 3 queries = 12 accumulators) and is reduced horizontally afterwards, 8 keys
  *    at once. The AVX-512 kernel keeps this path up to 8 lanes; with 8-float registers lane-major wastes at
- *    most half of each FMA from 4 lanes on, less than the reductions cost (measured on Zen 3).
+ *    most 3/8 of each FMA from 5 lanes on, and measured faster there on Zen 3 (at 4 lanes key-major is ahead
+ *    by 10-40% on contexts of up to a few hundred keys, and level on long ones).
  *
  * Both then run the online softmax and add p[m][j] v[j] into the outputs with the same value tiles (up to 6
  * lanes x 2 chunks, or fewer lanes x more chunks), in which each chunk of a value row loaded serves every lane
@@ -33,8 +33,8 @@
 #define KB           24 /* keys per block: 4 lane-major tiles of 6 keys, 3 key-major groups of 8 */
 #define LM_KT        6  /* keys per lane-major score tile: 6 x 2 accumulators + 2 query + 1 broadcast = 15 ymm */
 #define TILE_LANES   6  /* most lanes per value tile: 6 x 2 accumulators + 2 value chunks + 1 broadcast */
-#define KM_MAX_LANES 3  /* n_q up to this takes the key-major path, in one pass: 4 x 3 accumulators + 3 query
-                         * + 1 key register */
+#define KM_MAX_LANES 4  /* n_q up to this takes the key-major path (crossover measured on Zen 3) */
+#define KM_PASS      3  /* most queries per key-major score pass: 4 x 3 accumulators + 3 query + 1 key */
 
 /* ==== shared: value tiles, rows, outputs ==== */
 
@@ -351,8 +351,8 @@ INLINE void lane_major(const loom_attn_task *t, int NV, int KT) {
 static void attn_lane_major8(const loom_attn_task *t) { lane_major(t, 1, 2 * LM_KT); }
 static void attn_lane_major16(const loom_attn_task *t) { lane_major(t, 2, LM_KT); }
 
-/* ==== few query lanes: key-major dot products ====
- * With n_q <= 3 queries in the lanes, 5 or more of every lane-major FMA's 8 lanes would idle. Here each dot
+/* ==== few query lanes (decode): key-major dot products ====
+ * With n_q <= 4 queries in the lanes, half or more of every lane-major FMA's 8 lanes would idle. Here each dot
  * product is summed along d_head and its 8 partial sums reduced through a transpose tree, 8 keys at once, so
  * the online softmax of a lane works on a vector of keys. */
 
@@ -372,9 +372,9 @@ INLINE __m256 hsum8_finish(__m256 w0, __m256 w1) {
 
 /* One 8-float chunk of a KG keys x NQ queries dot-product tile: each query chunk loaded serves KG keys, each
  * key chunk NQ queries. */
-INLINE void dot_tile_chunk(__m256 acc[8][KM_MAX_LANES], const float *const *krow, const float *Q, int qs, int c,
+INLINE void dot_tile_chunk(__m256 acc[8][KM_PASS], const float *const *krow, const float *Q, int qs, int c,
                            int tail, __m256i tmask, int KG, int NQ) {
-    __m256 q[KM_MAX_LANES];
+    __m256 q[KM_PASS];
 #pragma GCC unroll 4
     for (int m = 0; m < NQ; m++) q[m] = _mm256_load_ps(Q + m * qs + 8 * c);
 #pragma GCC unroll 8
@@ -389,7 +389,7 @@ INLINE void dot_tile_chunk(__m256 acc[8][KM_MAX_LANES], const float *const *krow
  * partial sums: W[m * (KB / 4) + i / 4] = hsum4_per_half of keys i..i+3 for query m. */
 INLINE void dot_tile(__m256 *W, const float *const *krow, const float *Q, int qs, int NC, __m256i tmask, int KG,
                      int NQ) {
-    __m256 acc[8][KM_MAX_LANES];
+    __m256 acc[8][KM_PASS];
 #pragma GCC unroll 8
     for (int i = 0; i < KG; i++)
 #pragma GCC unroll 4
@@ -414,12 +414,12 @@ typedef struct km_state {
                                                   * tile, which the compiler cannot rule out) */
 } km_state;
 
-/* Scores of the keys krow[0..nk) against the queries Q[0..nq), nq <= KM_MAX_LANES: lane i of sc[m * 3 + g] is
+/* Scores of the keys krow[0..nk) against the queries Q[0..nq), nq <= KM_PASS: lane i of sc[m * 3 + g] is
  * Q[m]·krow[8 g + i] for 8 g + i < nk (junk or 0 beyond; krow must be valid up to nk rounded up to 8). */
 static void km_scores(__m256 *sc, const float *const *krow, const float *Q, int qs, int nq, int nk, int NC,
                       __m256i tmask) {
-    __m256 W[KM_MAX_LANES * KB / 4];
-    for (int i = 0; i < KM_MAX_LANES * KB / 4; i++) W[i] = _mm256_setzero_ps();
+    __m256 W[KM_PASS * KB / 4];
+    for (int i = 0; i < KM_PASS * KB / 4; i++) W[i] = _mm256_setzero_ps();
 #define DOT_TILES(KG, NQ) for (int j = 0; j < nk; j += KG) dot_tile(W + j / 4, krow + j, Q, qs, NC, tmask, KG, NQ)
     switch (nq) {
     case 1: DOT_TILES(8, 1); break; /* 8 keys: the FMA latency needs 8 independent accumulators */
@@ -436,7 +436,13 @@ static void km_block(km_state *st, const float *const *krow, const float *const 
     const loom_attn_task *t = st->t;
     const int nq = t->n_q, qs = st->qs, ng = (nk + 7) / 8;
     __m256 sc[KM_MAX_LANES * (KB / 8)];
-    km_scores(sc, krow, st->Q, qs, nq, nk, st->NC, st->tmask);
+    /* balanced passes of at most KM_PASS queries (4 -> 2 + 2) */
+    int n_pass = (nq + KM_PASS - 1) / KM_PASS;
+    for (int p = 0, m0 = 0; p < n_pass; p++) {
+        int n = (nq - m0) / (n_pass - p);
+        km_scores(sc + m0 * (KB / 8), krow, st->Q + m0 * qs, qs, n, nk, st->NC, st->tmask);
+        m0 += n;
+    }
     _Alignas(32) float P[TILE_LANES * KB]; /* [n_q][KB]; TILE_LANES: as km_state.O */
     float alpha[TILE_LANES];
     uint32_t any = 0;
