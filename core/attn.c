@@ -43,6 +43,8 @@ void loom_attn_run_ref(const loom_attn_task *t) {
 
 void loom_attn_run(const loom_attn_task *t) {
     /* the same dispatch as the matmul kernels, so LOOM_ISA=avx2|scalar caps attention too */
-    if (loom_isa_active() >= LOOM_ISA_AVX512 && t->d_head <= 256) loom_attn_run_avx512(t);
+    loom_isa isa = loom_isa_active();
+    if (isa >= LOOM_ISA_AVX512 && t->d_head <= 256) loom_attn_run_avx512(t);
+    else if (isa >= LOOM_ISA_AVX2 && t->d_head <= 256) loom_attn_run_avx2(t);
     else loom_attn_run_ref(t);
 }

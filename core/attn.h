@@ -7,7 +7,7 @@
  * its own keys apart from the cache): segment s holds keys at absolute positions pos0 .. pos0+n-1, key i at
  * k + i*stride (floats), value at v + i*stride. The 16 query lanes are typically the GQA group of query heads
  * sharing one KV head times a few consecutive positions, so every key row loaded serves 16 dot products.
- * All arithmetic is f32; the SIMD version differs from the scalar reference only by summation order and its
+ * All arithmetic is f32; the SIMD versions differ from the scalar reference only by summation order and their
  * exp approximation (relative error < 2e-7).
  */
 #ifndef LOOM_CORE_ATTN_H
@@ -36,11 +36,13 @@ typedef struct loom_attn_task {
     loom_attn_seg  seg[LOOM_ATTN_MAX_SEGS];
 } loom_attn_task;
 
-/* Runs one task with the best kernel for this CPU (AVX-512 when d_head <= 256). */
+/* Runs one task with the best kernel for this CPU (AVX-512, else AVX2 + FMA, when d_head <= 256). */
 void loom_attn_run(const loom_attn_task *t);
 /* The scalar reference (and the fallback). */
 void loom_attn_run_ref(const loom_attn_task *t);
 /* AVX-512 version (core/attn_avx512.c); requires d_head <= 256. */
 void loom_attn_run_avx512(const loom_attn_task *t);
+/* AVX2 + FMA version (core/attn_avx2.c); requires d_head <= 256. */
+void loom_attn_run_avx2(const loom_attn_task *t);
 
 #endif
