@@ -17,24 +17,28 @@ typedef struct bw_job {
 } bw_job;
 
 /* The probe gets the same help the kernels get (wide loads, software prefetch 2 KiB ahead: the hardware
- * prefetcher stops at 4 KiB page boundaries, see core/dot_avx512.c; and two interleaved streams per thread,
- * as the matvec row ranges walk, see core/dot_rows.h), so "ratio to bandwidth" compares the kernels with the
- * best a plain read loop reaches here, not with a handicapped loop. With one stream per thread the probe read
- * less than the Q6_K output head did on a Zen 3 VM (ratios up to 1.14). */
+ * prefetcher stops at 4 KiB page boundaries, see core/dot_avx512.c; and interleaved streams per thread, at
+ * least as many as the matvec row ranges walk, see core/dot_rows.h), so "ratio to bandwidth" compares the
+ * kernels with the best a plain read loop reaches here, not with a handicapped loop. With one stream per
+ * thread the probe read less than the Q6_K output head did on a Zen 3 VM (ratios up to 1.14). */
 __attribute__((target("avx2"))) static uint64_t read_sum_avx2(const unsigned char *p, size_t b, size_t e) {
-    __m256i s0 = _mm256_setzero_si256(), s1 = s0;
-    const size_t h = (e - b) / 2;
+    enum { NS = 4 }; /* streams per thread: 4 read ~5-15 % more than 2 on Zen 3 (alternating runs), and the
+                      * Q8_0 matvec (two streams, but two prefetches per 34-byte block) outread a 2-stream probe */
+    __m256i s[NS];
+    for (int k = 0; k < NS; k++) s[k] = _mm256_setzero_si256();
+    const size_t h = (e - b) / NS;
     for (size_t l = b; l < b + h; l++) {
-        const unsigned char *q = p + 64 * l, *r = p + 64 * (l + h);
-        _mm_prefetch((const char *)q + 2048, _MM_HINT_T0);
-        _mm_prefetch((const char *)r + 2048, _MM_HINT_T0);
-        s0 = _mm256_add_epi64(s0, _mm256_add_epi64(_mm256_load_si256((const __m256i *)q), _mm256_load_si256((const __m256i *)(q + 32))));
-        s1 = _mm256_add_epi64(s1, _mm256_add_epi64(_mm256_load_si256((const __m256i *)r), _mm256_load_si256((const __m256i *)(r + 32))));
+#pragma GCC unroll 4
+        for (int k = 0; k < NS; k++) {
+            const unsigned char *q = p + 64 * (l + (size_t)k * h);
+            _mm_prefetch((const char *)q + 2048, _MM_HINT_T0);
+            s[k] = _mm256_add_epi64(s[k], _mm256_add_epi64(_mm256_load_si256((const __m256i *)q),
+                                                           _mm256_load_si256((const __m256i *)(q + 32))));
+        }
     }
-    for (size_t l = b + 2 * h; l < e; l++)
-        s0 = _mm256_add_epi64(s0, _mm256_load_si256((const __m256i *)(p + 64 * l)));
+    for (size_t l = b + NS * h; l < e; l++) s[0] = _mm256_add_epi64(s[0], _mm256_load_si256((const __m256i *)(p + 64 * l)));
     uint64_t out[4];
-    _mm256_storeu_si256((__m256i *)out, _mm256_add_epi64(s0, s1));
+    _mm256_storeu_si256((__m256i *)out, _mm256_add_epi64(_mm256_add_epi64(s[0], s[1]), _mm256_add_epi64(s[2], s[3])));
     return out[0] + out[1] + out[2] + out[3];
 }
 
