@@ -273,6 +273,8 @@ INLINE void q6k_dot(int nt, int64_t n, const void *w, const void *xq, size_t str
         prefetch_lines(x, 256);
         const float dw = _cvtsh_ss(x->d);
         const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x->scales));
+        /* scales 0..7, then 8..15, in both lanes (the immediates stay literal: -O0/-O1 do not fold h ? : ) */
+        const __m256i sc_lo = _mm256_permute2x128_si256(sc16, sc16, 0x00), sc_hi = _mm256_permute2x128_si256(sc16, sc16, 0x11);
         __m256i iacc[4];
         for (int t = 0; t < nt; t++) /* the -32 offset: sum_g sc_g * 32 * bsums_g, subtracted up front */
             iacc[t] = _mm256_sub_epi32(_mm256_setzero_si256(),
@@ -291,7 +293,7 @@ INLINE void q6k_dot(int nt, int64_t n, const void *w, const void *xq, size_t str
             /* s[k]: group g = 8h + 2k's scale in the low lane (elements 0..15), g + 1's in the high lane, by
              * vpshufb from the scales of this half in both lanes: through general registers (16 byte loads and
              * broadcasts per block) the kernel ran at 7-12 GB/s warm on one Zen 3 core, this way at 17 */
-            const __m256i sch = _mm256_permute2x128_si256(sc16, sc16, h ? 0x11 : 0x00);
+            const __m256i sch = h ? sc_hi : sc_lo;
             __m256i s[4];
             for (int k = 0; k < 4; k++)
                 s[k] = _mm256_shuffle_epi8(sch, _mm256_set_m128i(_mm_set1_epi16((short)(0x0101 * (4 * k + 2) + 0x0100)),

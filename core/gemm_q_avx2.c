@@ -246,7 +246,6 @@ INLINE void madd_step(__m256i *s0, __m256i *s1, __m256i w0, __m256i w1, const in
 INLINE void kq_group(const int T, const int S, const uint8_t *grp, const int8_t *ag, int64_t n_in, __m256i I[][2]) {
     const __m256i *wq = (const __m256i *)grp;
     const __m256i *sc = (const __m256i *)(grp + 64 * 64);
-#pragma GCC unroll 1
     for (int u = 0; u < 64 / S; u++) {
         __m256i s[TOK_K][2];
 #pragma GCC unroll 6
