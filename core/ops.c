@@ -26,20 +26,24 @@ void loom_op_add_ref(float *x, const float *a, int64_t n) {
 }
 
 /* The ISA check is two relaxed loads (the forced cap, the detected ISA); these run a few dozen times per token. */
-static bool use_avx512(void) { return loom_isa_active() >= LOOM_ISA_AVX512; }
-
 void loom_op_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps) {
-    if (use_avx512()) loom_op_rmsnorm_avx512(out, x, w, n, eps);
+    const loom_isa isa = loom_isa_active();
+    if (isa >= LOOM_ISA_AVX512) loom_op_rmsnorm_avx512(out, x, w, n, eps);
+    else if (isa >= LOOM_ISA_AVX2) loom_op_rmsnorm_avx2(out, x, w, n, eps);
     else loom_op_rmsnorm_ref(out, x, w, n, eps);
 }
 
 void loom_op_silu_mul(float *h, const float *g, int64_t n) {
-    if (use_avx512()) loom_op_silu_mul_avx512(h, g, n);
+    const loom_isa isa = loom_isa_active();
+    if (isa >= LOOM_ISA_AVX512) loom_op_silu_mul_avx512(h, g, n);
+    else if (isa >= LOOM_ISA_AVX2) loom_op_silu_mul_avx2(h, g, n);
     else loom_op_silu_mul_ref(h, g, n);
 }
 
 void loom_op_add(float *x, const float *a, int64_t n) {
-    if (use_avx512()) loom_op_add_avx512(x, a, n);
+    const loom_isa isa = loom_isa_active();
+    if (isa >= LOOM_ISA_AVX512) loom_op_add_avx512(x, a, n);
+    else if (isa >= LOOM_ISA_AVX2) loom_op_add_avx2(x, a, n);
     else loom_op_add_ref(x, a, n);
 }
 
