@@ -22,13 +22,13 @@ typedef struct bw_job {
  * kernels with the best a plain read loop reaches here, not with a handicapped loop. With one stream per
  * thread the probe read less than the Q6_K output head did on a Zen 3 VM (ratios up to 1.14). */
 __attribute__((target("avx2"))) static uint64_t read_sum_avx2(const unsigned char *p, size_t b, size_t e) {
-    enum { NS = 4 }; /* streams per thread: 4 read ~5-15 % more than 2 on Zen 3 (alternating runs), and the
-                      * Q8_0 matvec (two streams, but two prefetches per 34-byte block) outread a 2-stream probe */
+    enum { NS = 2 }; /* streams per thread, as the matvec row ranges: on Zen 3 one thread reads 11.5-13 GB/s
+                      * from 2 and 9-10 from 4 or 8; two threads read about the same from 2 and 4 */
     __m256i s[NS];
     for (int k = 0; k < NS; k++) s[k] = _mm256_setzero_si256();
     const size_t h = (e - b) / NS;
     for (size_t l = b; l < b + h; l++) {
-#pragma GCC unroll 4
+#pragma GCC unroll 2
         for (int k = 0; k < NS; k++) {
             const unsigned char *q = p + 64 * (l + (size_t)k * h);
             _mm_prefetch((const char *)q + 2048, _MM_HINT_T0);
@@ -38,7 +38,7 @@ __attribute__((target("avx2"))) static uint64_t read_sum_avx2(const unsigned cha
     }
     for (size_t l = b + NS * h; l < e; l++) s[0] = _mm256_add_epi64(s[0], _mm256_load_si256((const __m256i *)(p + 64 * l)));
     uint64_t out[4];
-    _mm256_storeu_si256((__m256i *)out, _mm256_add_epi64(_mm256_add_epi64(s[0], s[1]), _mm256_add_epi64(s[2], s[3])));
+    _mm256_storeu_si256((__m256i *)out, _mm256_add_epi64(s[0], s[1]));
     return out[0] + out[1] + out[2] + out[3];
 }
 
