@@ -148,6 +148,15 @@ static void usage(FILE *f) {
                "              between the two in this process (per-core speed on a shared VM drifts between runs)\n");
 }
 
+
+/* The peak loop again after a repetition, keeping the best: on a shared VM the second vCPU sometimes gives
+ * nothing for a while (a 2-thread FMA peak of one core's 97 GFLOP/s was seen), and a roofline probed only in
+ * such a moment would flatter every ratio measured against it. */
+static void repeak(loom_pool *pool, loom_peak_kind kind, double *peak) {
+    const double p = loom_roofline_peak(pool, kind, NULL);
+    if (p > *peak) *peak = p;
+}
+
 int cmd_bench(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "kernels")) return cmd_bench_kernels(argc - 1, argv + 1);
     bench_opts o = {.threads = 2, .n_prompt = 512, .n_gen = 128, .reps = 3, .image_tiles = 1};
@@ -197,6 +206,7 @@ int cmd_bench(int argc, char **argv) {
     double peak_int8 = loom_roofline_peak(pool, LOOM_PEAK_INT8_DOT, &int8_isa);
     /* where the quantized GEMM runs on AMX tiles, prefill is measured against the AMX peak */
     double peak_amx = loom_roofline_peak(pool, LOOM_PEAK_INT8_AMX, &amx_isa);
+    const loom_peak_kind int8_kind = peak_amx > 0 ? LOOM_PEAK_INT8_AMX : LOOM_PEAK_INT8_DOT;
     if (peak_amx > 0) {
         peak_int8 = peak_amx;
         int8_isa = amx_isa;
@@ -204,7 +214,8 @@ int cmd_bench(int argc, char **argv) {
     double peak_f32 = loom_roofline_peak(pool, LOOM_PEAK_F32_FMA, &f32_isa);
     if (!o.json) {
         printf("roofline (%d threads): read bandwidth %.2f GB/s (probed again around every tg repetition),\n"
-               "                      %s peak %.0f GOP/s, %s peak %.1f GFLOP/s\n\n",
+               "                      %s peak %.0f GOP/s, %s peak %.1f GFLOP/s (probed again after every pp and\n"
+               "                      image repetition; the ratios use the best of the run)\n\n",
                o.threads, bw / 1e9, int8_isa, peak_int8 / 1e9, f32_isa, peak_f32 / 1e9);
     }
     json_object_set_new(js, "threads", json_integer(o.threads));
@@ -253,6 +264,7 @@ int cmd_bench(int argc, char **argv) {
             double t0 = loom_time_s();
             if (loom_lm_eval(s, x, o.n_prompt, logits, LOOM_LOGITS_LAST, &err)) goto fail;
             pp.v[pp.n++] = o.n_prompt / (loom_time_s() - t0);
+            repeak(pool, c.quantized ? int8_kind : LOOM_PEAK_F32_FMA, c.quantized ? &peak_int8 : &peak_f32);
         }
         /* --scaling: 1-thread and THREADS-thread prefills alternate, so each pair sees the same machine; a 1-thread
          * run minutes apart can be 1.5x faster or slower here (the per-core int8 peak drifts between processes) */
@@ -375,6 +387,7 @@ int cmd_bench(int argc, char **argv) {
         }
         double pp_ops_tok = 2 * (c.macs_per_token + (o.n_prompt ? attn_pp / o.n_prompt + c.head_macs / o.n_prompt : 0));
         double pp_peak = c.quantized ? peak_int8 : peak_f32;
+        json_object_set_new(js, c.quantized ? "peak_int8_gops" : "peak_f32_gflops", json_real(pp_peak / 1e9));
         double pp_ratio = pp_peak > 0 ? pp_mean * pp_ops_tok / pp_peak : 0;
         if (!o.json) {
             printf("| test   |      t/s |     ± |  roofline | ratio | roofline basis\n");
@@ -488,6 +501,7 @@ int cmd_bench(int argc, char **argv) {
             double t0 = loom_time_s();
             if (loom_vit_encode(vit, pool, embd, tiles, o.image_tiles, &err)) goto fail;
             ms.v[ms.n++] = (loom_time_s() - t0) * 1e3 / o.image_tiles;
+            repeak(pool, LOOM_PEAK_F32_FMA, &peak_f32);
         }
         double ms_mean, ms_sd;
         stats_of(&ms, &ms_mean, &ms_sd);
@@ -497,6 +511,7 @@ int cmd_bench(int argc, char **argv) {
                       (double)vh->n_tok_out * ((double)vh->d_shuffle * vh->d_adapter + (double)vh->d_adapter * vh->d_adapter +
                                                (double)vh->d_adapter * vh->d_proj);
         double ops = 2 * macs, ratio = peak_f32 > 0 ? ops / (ms_mean / 1e3) / peak_f32 : 0;
+        json_object_set_new(js, "peak_f32_gflops", json_real(peak_f32 / 1e9));
         if (!o.json)
             printf("| img    | %8.1f | %5.1f | %9.1f | %5.3f | ms/tile; %.1f GFLOP/tile vs %s peak (ViT %dx%d)\n", ms_mean,
                    ms_sd, ops / peak_f32 * 1e3, ratio, ops / 1e9, f32_isa, vh->d_vis, vh->n_layer);
