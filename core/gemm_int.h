@@ -14,8 +14,8 @@
  * vectors). Y is accumulated per KC block (the block starts from zero and is added to Y), which also bounds the
  * length of each f32 summation chain to KC.
  *
- * int8 engine (Q8_0/Q4_0/Q5_0 and Q4_K/Q5_K/Q6_K weights, quantized activations), AMX where the CPU and OS
- * allow it. The scalar reference (dot_ref.c) defines the result per scale group G (G = 32 for Q8_0
+ * int8 engine (Q8_0/Q4_0/Q5_0 and Q4_K/Q5_K/Q6_K weights, quantized activations): AMX where the CPU and OS
+ * allow it, else AVX-512 VNNI, else AVX2 (each with its own panel layout, below). The scalar reference (dot_ref.c) defines the result per scale group G (G = 32 for Q8_0
  * activations, 256 for Q8_K):  y += (dw*dx) * sum_k w'_k a_k  [- (dmw*dx) * sum_j mn_j bs_j],  where w' is the
  * integer weight with its sub-block scale folded in (Q4_K/Q5_K: q*sc in [0, 1953]; Q6_K: sc*(q-32) in
  * [-4096, 4064]; Q8_0-like: q in [-128, 127]). A w' that does not fit int8 is split into a low byte (u8) and a
