@@ -95,8 +95,8 @@ INLINE void value_tile(float *O, int os, const float *alpha, const float *P, int
 }
 
 /* value_tile over the NC chunks of a row for nq <= TILE_LANES lanes: whole tiles of CC chunks, then one of the
- * 1..CC chunks left, which holds the row's last chunk. Tile sizes are constants at every call, so that the accumulators live in registers; the
- * `R <= CC` guards drop the impossible remainders at compile time. */
+ * 1..CC chunks left, which holds the row's last chunk. Tile sizes are constants at every call, so that the
+ * accumulators live in registers; the `R <= CC` guards drop the impossible remainders at compile time. */
 INLINE void update_lanes(float *O, int os, const float *alpha, const float *P, int psm, int psj,
                          const float *const *vrow, uint32_t keys, int NC, __m256i tmask, int nq) {
 #define VT(R, NQ, TAIL) value_tile(O, os, alpha, P, psm, psj, vrow, keys, c0, R, NQ, TAIL, tmask)
@@ -124,7 +124,7 @@ INLINE void update_lanes(float *O, int os, const float *alpha, const float *P, i
 #undef VT
 }
 
-/* update_lanes over all n_q lanes in balanced passes of at most TILE_LANES (16 -> 6 + 5 + 5), the value rows
+/* update_lanes over all n_q lanes in balanced passes of at most TILE_LANES (16 -> 5 + 5 + 6), the value rows
  * packed first when more than one pass reads them. Inlined into each path, so that the layout of P (psm, psj)
  * is a constant there and every p is a load at a fixed offset. */
 INLINE void update_outputs(float *O, int os, const float *alpha, const float *P, int psm, int psj,

@@ -136,7 +136,7 @@ static void f32_worker(void *ctx, int ith, int nth) {
                 const int mv = (int)(j->n_tok - t0 < mr ? j->n_tok - t0 : mr);
                 const float *ap = f32_ap(j, k0, kc, tb);
                 if (tb + 1 < tbe) /* the next block's Y rows: strided by n_out, they miss L2 and stall the epilogue */
-                    for (int i = 0; i < mr; i++) {
+                    for (int i = 0; i < mr && t0 + mr + i < j->n_tok; i++) {
                         const char *y = (const char *)(j->Y + (size_t)(t0 + mr + i) * (size_t)j->n_out + o0);
                         __builtin_prefetch(y, 1);
                         __builtin_prefetch(y + (size_t)nv * sizeof(float) - 1, 1);

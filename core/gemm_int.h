@@ -83,10 +83,10 @@ void loom_gemm_f32_fill_avx512(loom_gemm_f32_kernels *k); /* avx512 f/bw/vl/dq *
 typedef struct gemm_q_layout {
     loom_dtype wt;
     int        group;    /* G: 32 (Q8_0 activations) or 256 (Q8_K) */
-    int        kc;       /* inputs per tile product: min(G, 64) (VNNI: G) */
-    int        planes;   /* 1: w' fits s8; 2: low u8 + high s8 (VNNI: 1) */
-    int        has_min;  /* Q4_K/Q5_K: the dmin * sum mn*bsums term (VNNI: every K-quant, see below) */
-    int        sub;      /* VNNI only: inputs per sub-block scale (32: Q4_K/Q5_K, 16: Q6_K, 0: 32-blocks) */
+    int        kc;       /* inputs per tile product: min(G, 64) (VNNI, AVX2: G) */
+    int        planes;   /* 1: w' fits s8; 2: low u8 + high s8 (VNNI, AVX2: 1) */
+    int        has_min;  /* Q4_K/Q5_K: the dmin * sum mn*bsums term (VNNI, AVX2: every K-quant) */
+    int        sub;      /* VNNI and AVX2: inputs per sub-block scale (32: Q4_K/Q5_K, 16: Q6_K, 0: 32-blocks) */
 } gemm_q_layout;
 
 /* Packed activations, n_tb blocks of GEMM_TB tokens (zero-padded):

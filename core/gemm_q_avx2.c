@@ -8,7 +8,8 @@
  *   32-blocks: y = sum_g (d * dx_g) * sum_k w_k a_k,  w signed (Q8_0 as stored, Q4_0 q - 8, Q5_0 q - 16)
  * The integer sums are exact: an s16 lane of vpmaddubsw holds two products (|q| <= 63, |a| <= 127, the
  * quantizer never emits -128), the K-quant kernels add at most 32767 / (2 * 127 * max q) of them in s16
- * before vpmaddwd takes them to int32 with the integer scale, and a group's int32 sum stays below 2^25.
+ * before vpmaddwd takes them to int32 with the integer scale, and a group's int32 sum stays below 2^28 (Q6_K with
+ * extreme scales: 63 * 128 * 127 * 256); above 2^24 its f32 conversion rounds, as any f32 sum would.
  */
 #include <immintrin.h>
 #include <string.h>
@@ -17,7 +18,8 @@
 #include "core/matmul_int.h"
 
 #define INLINE static inline __attribute__((always_inline))
-#define TOK_K  6 /* tokens per K-quant register block: 12 s16 sums + 2 weight registers + 1 broadcast */
+#define TOK_K  6 /* tokens per K-quant register block: 12 s16 sums + 2 weight registers + 2 scratch (madd_step);
+                  * the int32 group sums live on the stack, touched once per run of S steps */
 #define TOK_B  4 /* tokens per 32-block register block: 8 int32 sums + |w|, w for 16 rows + ones + broadcast */
 
 /* s16 steps (4 inputs each) before a K-quant sum must go to int32: floor(32767 / (2 * 127 * max q)). */

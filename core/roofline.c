@@ -36,9 +36,12 @@ __attribute__((target("avx2"))) static uint64_t read_sum_avx2(const unsigned cha
                                                            _mm256_load_si256((const __m256i *)(q + 32))));
         }
     }
-    for (size_t l = b + NS * h; l < e; l++) s[0] = _mm256_add_epi64(s[0], _mm256_load_si256((const __m256i *)(p + 64 * l)));
+    for (size_t l = b + NS * h; l < e; l++)
+        s[0] = _mm256_add_epi64(s[0], _mm256_add_epi64(_mm256_load_si256((const __m256i *)(p + 64 * l)),
+                                                       _mm256_load_si256((const __m256i *)(p + 64 * l + 32))));
+    for (int k = 1; k < NS; k++) s[0] = _mm256_add_epi64(s[0], s[k]); /* every stream's loads feed the result */
     uint64_t out[4];
-    _mm256_storeu_si256((__m256i *)out, _mm256_add_epi64(s[0], s[1]));
+    _mm256_storeu_si256((__m256i *)out, s[0]);
     return out[0] + out[1] + out[2] + out[3];
 }
 
@@ -58,7 +61,8 @@ static uint64_t read_sum_sse2(const unsigned char *p, size_t b, size_t e) {
         s2 = _mm_add_epi64(s2, _mm_load_si128(v + 4 * (l + h) + 2));
         s3 = _mm_add_epi64(s3, _mm_load_si128(v + 4 * (l + h) + 3));
     }
-    for (size_t l = b + 2 * h; l < e; l++) s0 = _mm_add_epi64(s0, _mm_load_si128(v + 4 * l));
+    for (size_t l = b + 2 * h; l < e; l++)
+        for (int q = 0; q < 4; q++) s0 = _mm_add_epi64(s0, _mm_load_si128(v + 4 * l + q));
     s0 = _mm_add_epi64(_mm_add_epi64(s0, s1), _mm_add_epi64(s2, s3));
     uint64_t out[2];
     _mm_storeu_si128((__m128i *)out, s0);

@@ -152,8 +152,9 @@ ATEST(q8_0, LOOM_Q8_0, k_shapes_32)
 ATEST(q4_0, LOOM_Q4_0, k_shapes_32)
 ATEST(q5_0, LOOM_Q5_0, k_shapes_32)
 
-/* The largest integer terms the engines' narrow sums can meet: every q and sub-block scale at its maximum (or
- * Q8_0's -128), every activation +-127. An s16 sum taken one step too far wraps and shows here as a wrong
+/* The largest integer terms the engines' narrow sums can meet: every q at its maximum, the Q4_K/Q5_K sub-block
+ * scales at 63 (Q6_K's at -1 and -128: scales only enter vpmaddwd, whose int32 sums have room), Q8_0's -128,
+ * every activation +-127. An s16 sum taken one step too far wraps and shows here as a wrong
  * sign or magnitude. Each engine present is checked; the reference is the scalar dot on the same blocks. */
 static void check_extremes(void) {
     const loom_dtype types[] = {LOOM_Q4_K, LOOM_Q5_K, LOOM_Q6_K, LOOM_Q8_0, LOOM_Q4_0, LOOM_Q5_0};
@@ -259,7 +260,8 @@ Test(gemm, scratch_and_allocation_failure) {
 /* loom_matmul_grouped: every job's Y equals loom_matmul's for that job alone, bit for bit, whether the int8
  * engine takes it (enough tokens, same activation layout as the first taken job) or it falls back (F32, too few
  * tokens, Q6_K beside Q4_K, Q8_0's other activation format); shared and distinct inputs, 1 and 2 threads. */
-Test(gemm, grouped_equals_one_at_a_time) {
+/* engine: an int8 engine runs; q6_joins: its Q6_K activations share the Q4_K layout (VNNI, AVX2; not AMX) */
+static void check_grouped(bool engine, bool q6_joins) {
     uint64_t s = 21;
     const int64_t n_in = 512;
     enum { NJ = 9 };
@@ -294,13 +296,11 @@ Test(gemm, grouped_equals_one_at_a_time) {
     /* what the int8 engine takes: the first Q4_K layout's jobs with >= 8 tokens (Q5_K shares the layout) */
     bool done[NJ];
     cr_assert_eq(loom_gemm_grouped(NULL, jobs, NJ, n_in, done), 0);
-    /* (VNNI and AVX2 keep Q6_K's activations in the Q4_K layout too, so there Q6_K joins the first pass) */
-    const bool q6_joins = !have_amx();
     const bool expect[NJ] = {1, 1, 1, q6_joins, 0, 0, 0, 1, 0};
-    for (int j = 0; j < NJ; j++) cr_assert_eq(done[j], expect[j] && have_int8_engine(), "job %d", j);
+    for (int j = 0; j < NJ; j++) cr_assert_eq(done[j], expect[j] && engine, "job %d", j);
     /* a failed allocation is an error, with nothing claimed done (without AMX nothing here allocates: the
      * fallback products reuse the scratch of the calls above) */
-    if (have_int8_engine()) {
+    if (engine) {
         loom_alloc_fail_after(0);
         cr_assert_eq(loom_gemm_grouped(NULL, jobs, NJ, n_in, done), -1);
         for (int j = 0; j < NJ; j++) cr_assert(!done[j]);
@@ -317,4 +317,17 @@ Test(gemm, grouped_equals_one_at_a_time) {
         loom_free(Y[j]);
         loom_free(R[j]);
     }
+}
+
+Test(gemm, grouped_equals_one_at_a_time) {
+    const bool amx = have_amx(), engine = have_int8_engine();
+    check_grouped(engine, !amx); /* (VNNI and AVX2 keep Q6_K's activations in the Q4_K layout) */
+}
+
+/* the AVX2 engine's grouped pass, on AVX-512 machines too (their default engine is another) */
+Test(gemm, avx2_grouped_equals_one_at_a_time) {
+    const int ok = use_avx2();
+    if (ok) check_grouped(true, true);
+    restore_engines();
+    if (!ok) cr_skip_test("no AVX2 here: the AVX2 int8 engine is not used");
 }
