@@ -318,8 +318,14 @@ INLINE void kq_block(const int T, const int S, const int npairs, const kargs *k)
                 n1 = _mm256_add_epi32(n1, _mm256_madd_epi16(_mm256_load_si256((const __m256i *)(mp + 16 * p + 8)), b));
             }
             const __m256 dx = _mm256_set1_ps(k->dxp[t][g * 16]);
-            const __m256 v0 = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(n0), m0, _mm256_mul_ps(_mm256_cvtepi32_ps(I[t][0]), d0));
-            const __m256 v1 = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(n1), m1, _mm256_mul_ps(_mm256_cvtepi32_ps(I[t][1]), d1));
+            __m256 v0, v1;
+            if (npairs == 8) { /* Q6_K: dm = 32 d, so the -32 offset cancels in int32, exactly (|I - 32 N| < 2^29) */
+                v0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(I[t][0], _mm256_slli_epi32(n0, 5))), d0);
+                v1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(I[t][1], _mm256_slli_epi32(n1, 5))), d1);
+            } else {
+                v0 = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(n0), m0, _mm256_mul_ps(_mm256_cvtepi32_ps(I[t][0]), d0));
+                v1 = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(n1), m1, _mm256_mul_ps(_mm256_cvtepi32_ps(I[t][1]), d1));
+            }
             F[t][0] = _mm256_fmadd_ps(v0, dx, F[t][0]);
             F[t][1] = _mm256_fmadd_ps(v1, dx, F[t][1]);
         }
