@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/hsum_avx2.h"
 #include "core/attn.h"
 #include "core/exp_avx2.h"
 
@@ -180,13 +181,6 @@ static void write_outputs(const loom_attn_task *t, const float *O, int os, const
         _mm256_maskstore_ps(t->out[m] + 8 * (NC - 1), tmask,
                             _mm256_mul_ps(_mm256_load_ps(O + m * os + 8 * (NC - 1)), inv));
     }
-}
-
-INLINE float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
 }
 
 INLINE float hmax256(__m256 v) {

@@ -13,6 +13,7 @@
  */
 #include <immintrin.h>
 
+#include "core/hsum_avx2.h"
 #include "core/matmul_int.h"
 
 #define INLINE static inline __attribute__((always_inline))
@@ -36,13 +37,6 @@ INLINE void prefetch_lines(const void *p, int bytes) {
 }
 
 #include "core/dot_rows.h"
-
-INLINE float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 INLINE float hsum512(__m512 v) {
     return hsum256(_mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)));

@@ -189,9 +189,9 @@ static void no_end(void) {}
 
 static const q_engine k_amx = {gemm_q_layout_for, gemm_q_meta_bytes, gemm_q_panel_bytes, gemm_q_pack_act,
                                gemm_q_pack_panel, gemm_q_amx_begin, gemm_q_amx_end, gemm_q_amx_panel};
-static const q_engine k_vnni = {gemm_q_vnni_layout_for, gemm_q_tok_meta_bytes, gemm_q_vnni_panel_bytes,
+static const q_engine k_vnni = {gemm_q_tok_layout_for, gemm_q_tok_meta_bytes, gemm_q_vnni_panel_bytes,
                                 gemm_q_tok_pack_act, gemm_q_vnni_pack_panel, no_begin, no_end, gemm_q_vnni_panel};
-static const q_engine k_avx2 = {gemm_q_avx2_layout_for, gemm_q_tok_meta_bytes, gemm_q_avx2_panel_bytes,
+static const q_engine k_avx2 = {gemm_q_tok_layout_for, gemm_q_tok_meta_bytes, gemm_q_avx2_panel_bytes,
                                 gemm_q_tok_pack_act, gemm_q_avx2_pack_panel, no_begin, no_end, gemm_q_avx2_panel};
 
 /* The engine quantized products use now, or NULL (dot4 fallback). With the AVX-512 engines switched off the

@@ -143,7 +143,6 @@ void gemm_q_amx_panel(const gemm_q_layout *L, int64_t n_in, const uint8_t *panel
  *
  * Activations: token-major (gemm_q_tok_*, below). Panel of 16 rows: per group, int8 [G / 4][16 rows][4] then
  * the scales. */
-int    gemm_q_vnni_layout_for(loom_dtype wt, gemm_q_layout *L);
 size_t gemm_q_vnni_panel_bytes(const gemm_q_layout *L, int64_t n_in);
 void   gemm_q_vnni_pack_panel(const gemm_q_layout *L, const uint8_t *W, size_t row_bytes, int64_t n_in, int nv,
                               uint8_t *dst);
@@ -159,7 +158,6 @@ void   gemm_q_vnni_panel(const gemm_q_layout *L, int64_t n_in, const uint8_t *pa
  * Q6_K 2), then vpmaddwd by the integer sub-block scale takes them to int32, exact; the f32 work is once per
  * 256 inputs. 32-blocks have signed weights up to 128 in magnitude, so they take the sign trick of ggml's
  * Q8_0 dot (|w| x sign(w)·a, one step per s16 sum) and convert per block. Activations as gemm_q_tok_*. */
-int    gemm_q_avx2_layout_for(loom_dtype wt, gemm_q_layout *L);
 size_t gemm_q_avx2_panel_bytes(const gemm_q_layout *L, int64_t n_in);
 void   gemm_q_avx2_pack_panel(const gemm_q_layout *L, const uint8_t *W, size_t row_bytes, int64_t n_in, int nv,
                               uint8_t *dst);
@@ -168,6 +166,7 @@ void   gemm_q_avx2_panel(const gemm_q_layout *L, int64_t n_in, const uint8_t *pa
                          int64_t n_tb, int64_t n_tokv, float *Y, size_t ldy, int ov, float *F);
 
 /* ==== token-major activations (VNNI and AVX2 engines): core/gemm_q_act.c ==== */
+int    gemm_q_tok_layout_for(loom_dtype wt, gemm_q_layout *L); /* 0 if wt has a layout there */
 size_t gemm_q_tok_meta_bytes(const gemm_q_layout *L, int64_t n_in);
 void   gemm_q_tok_pack_act(const gemm_q_layout *L, const uint8_t *xq, size_t act_bytes, int64_t n_in, int nv,
                            const gemm_q_act *A, int64_t tb);

@@ -12,6 +12,22 @@
 #include "core/gemm_int.h"
 #include "core/matmul_int.h"
 
+/* The activation layout both token-major engines use: one group per activation block (G = kc), one byte plane;
+ * every K-quant keeps a min term (Q6_K's -32 offset is one), sub = inputs per weight sub-block scale. */
+int gemm_q_tok_layout_for(loom_dtype wt, gemm_q_layout *L) {
+    L->wt = wt;
+    L->planes = 1;
+    switch (wt) {
+    case LOOM_Q8_0:
+    case LOOM_Q4_0:
+    case LOOM_Q5_0: L->group = 32, L->kc = 32, L->has_min = 0, L->sub = 0; return 0;
+    case LOOM_Q4_K:
+    case LOOM_Q5_K: L->group = 256, L->kc = 256, L->has_min = 1, L->sub = 32; return 0;
+    case LOOM_Q6_K: L->group = 256, L->kc = 256, L->has_min = 1, L->sub = 16; return 0;
+    default: return -1;
+    }
+}
+
 size_t gemm_q_tok_meta_bytes(const gemm_q_layout *L, int64_t n_in) {
     const size_t ng = (size_t)(n_in / L->group);
     return L->group == QK_K ? ng * 16 * 4 * (1 + 4 + 8) : ng * 16 * 4 * 2;

@@ -25,20 +25,6 @@
 /* s16 steps (4 inputs each) before a K-quant sum must go to int32: floor(32767 / (2 * 127 * max q)). */
 static int steps_of(loom_dtype wt) { return wt == LOOM_Q4_K ? 8 : wt == LOOM_Q5_K ? 4 : 2; }
 
-int gemm_q_avx2_layout_for(loom_dtype wt, gemm_q_layout *L) {
-    L->wt = wt;
-    L->planes = 1;
-    switch (wt) {
-    case LOOM_Q8_0:
-    case LOOM_Q4_0:
-    case LOOM_Q5_0: L->group = 32, L->kc = 32, L->has_min = 0, L->sub = 0; return 0;
-    case LOOM_Q4_K:
-    case LOOM_Q5_K: L->group = 256, L->kc = 256, L->has_min = 1, L->sub = 32; return 0;
-    case LOOM_Q6_K: L->group = 256, L->kc = 256, L->has_min = 1, L->sub = 16; return 0;
-    default: return -1;
-    }
-}
-
 /* ==== weight panels of 16 rows ====
  * K-quants, per group: q u8 [64 steps][16 rows][4], sc i32 [64 / S][16] (the sub-block scale of each run of S
  * steps as an int16 pair, S = steps_of), mp i32 [nsub / 2][16] (pairs m_j, m_j+1 as int16), d f32 [16],

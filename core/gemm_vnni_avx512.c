@@ -18,20 +18,6 @@
 #define INLINE static inline __attribute__((always_inline))
 #define TOK    12 /* tokens per register block: 12 int32 + 12 f32 accumulators of 16 rows */
 
-int gemm_q_vnni_layout_for(loom_dtype wt, gemm_q_layout *L) {
-    L->wt = wt;
-    L->planes = 1;
-    switch (wt) {
-    case LOOM_Q8_0:
-    case LOOM_Q4_0:
-    case LOOM_Q5_0: L->group = 32, L->kc = 32, L->has_min = 0, L->sub = 0; return 0;
-    case LOOM_Q4_K:
-    case LOOM_Q5_K: L->group = 256, L->kc = 256, L->has_min = 1, L->sub = 32; return 0;
-    case LOOM_Q6_K: L->group = 256, L->kc = 256, L->has_min = 1, L->sub = 16; return 0;
-    default: return -1;
-    }
-}
-
 /* ==== weight panels of 16 rows ====
  * K-quants, per group: q u8 [64][16 rows][4], dsc f32 [nsub][16] (d * (sc_j - sc_j+1), see kq_block),
  * mp i32 [nsub / 2][16] (pairs of m_j as int16), dm f32 [16].  32-blocks, per group: q u8 [8][16][4] (w + 128), d f32 [16]. */

@@ -10,6 +10,7 @@
 #include <math.h>
 
 #include "core/exp_avx2.h"
+#include "core/hsum_avx2.h"
 #include "core/ops_int.h"
 
 static inline __m256i tail_mask(int64_t left) { /* lanes < left (all when left >= 8) */
@@ -32,11 +33,8 @@ void loom_op_rmsnorm_avx2(float *out, const float *x, const float *w, int64_t n,
         const __m256 a = _mm256_maskload_ps(x + i, tail_mask(n - i));
         s0 = _mm256_fmadd_ps(a, a, s0);
     }
-    const __m256 s = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    const __m256 r = _mm256_set1_ps(1.0f / sqrtf(_mm_cvtss_f32(h) / (float)n + eps));
+    const float ss = hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    const __m256 r = _mm256_set1_ps(1.0f / sqrtf(ss / (float)n + eps));
     for (i = 0; i < n; i += 8) {
         const __m256i m = tail_mask(n - i);
         __m256 v = _mm256_mul_ps(_mm256_maskload_ps(x + i, m), r);
