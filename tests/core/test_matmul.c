@@ -362,26 +362,33 @@ Test(matmul, products_equal_vec_dot_avx512) {
     check_products(LOOM_ISA_AVX512);
 }
 
-/* Rows longer than the AVX-512 Q8_0 matvec's prepared-activation buffer (8192 values) take its plain kernel:
- * the matvec still equals vec_dot bit for bit there, at every ISA this CPU has. */
-Test(matmul, long_q8_0_rows_equal_vec_dot) {
-    const int64_t n_in = 8192 + 96, n_out = 37;
+/* Rows longer than an AVX-512 matvec's prepared-activation buffer take its plain kernel (Q8_0: 8192 values,
+ * Q4_K: 16384): the matvec still equals vec_dot bit for bit there, and just inside the buffer too, at every ISA
+ * this CPU has. */
+static void check_long_rows(loom_dtype t, int64_t n_in) {
+    const int64_t n_out = 37;
     uint64_t s = 4242;
-    uint8_t *W = rand_rows(LOOM_Q8_0, n_in, n_out, &s);
+    uint8_t *W = rand_rows(t, n_in, n_out, &s);
     float *x = loom_malloc((size_t)n_in * sizeof(float)), *y = loom_malloc((size_t)n_out * sizeof(float));
-    uint8_t *xq = loom_malloc(loom_act_row_size(LOOM_Q8_0, n_in));
+    uint8_t *xq = loom_malloc(loom_act_row_size(t, n_in));
     for (int64_t i = 0; i < n_in; i++) x[i] = loom_test_rand_normal(&s);
     const loom_isa isas[] = {LOOM_ISA_SCALAR, LOOM_ISA_AVX2, LOOM_ISA_AVX512};
     for (int k = 0; k < 3 && isas[k] <= loom_isa_best(); k++) {
         loom_isa_force(isas[k]);
-        loom_act_quantize(LOOM_Q8_0, x, xq, n_in);
-        cr_assert_eq(loom_matvec(NULL, y, W, LOOM_Q8_0, n_in, n_out, x), 0);
+        loom_act_quantize(t, x, xq, n_in);
+        cr_assert_eq(loom_matvec(NULL, y, W, t, n_in, n_out, x), 0);
         for (int64_t o = 0; o < n_out; o++)
-            cr_assert_eq(y[o], loom_vec_dot(LOOM_Q8_0, n_in, W + o * loom_row_size(LOOM_Q8_0, n_in), xq), "%s row %ld",
-                         loom_isa_name(isas[k]), (long)o);
+            cr_assert_eq(y[o], loom_vec_dot(t, n_in, W + o * loom_row_size(t, n_in), xq), "%s %s n_in %ld row %ld",
+                         loom_isa_name(isas[k]), loom_type_name(t), (long)n_in, (long)o);
     }
     loom_isa_force(loom_isa_best());
     loom_free(W), loom_free(x), loom_free(y), loom_free(xq);
+}
+
+Test(matmul, long_rows_equal_vec_dot) {
+    check_long_rows(LOOM_Q8_0, 8192 + 96);
+    check_long_rows(LOOM_Q4_K, 16384);
+    check_long_rows(LOOM_Q4_K, 16384 + 256);
 }
 
 /* Larger shapes through pools of 2, 3 and 5 threads: threaded equals single-threaded bit for bit. The
