@@ -270,6 +270,17 @@ INLINE __m128i k4_scales(const uint8_t *scales) {
     return _mm_ternarylogic_epi32(lo, hi, top, 0xFE); /* lo | hi | top */
 }
 
+/* k4_scales for four blocks at once, one per 128-bit lane (its operations are all in-lane). */
+INLINE __m512i k4_scales4(__m512i s) {
+    const __m512i a = _mm512_shuffle_epi8(s, _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11)));
+    const __m512i b = _mm512_shuffle_epi8(s, _mm512_broadcast_i32x4(_mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7)));
+    const __m512i lo = _mm512_and_si512(a, _mm512_broadcast_i32x4(_mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0)));
+    const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(a, 4),
+                                        _mm512_broadcast_i32x4(_mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15)));
+    const __m512i top = _mm512_and_si512(_mm512_srli_epi16(b, 2), _mm512_set1_epi8(0x30));
+    return _mm512_ternarylogic_epi32(lo, hi, top, 0xFE);
+}
+
 INLINE void q45k_dot(int five, int nt, int64_t n, const void *w, const void *xq, size_t stride, float *out) {
     const int64_t nb = n / QK_K;
     const size_t  bsz = five ? sizeof(block_q5_k) : sizeof(block_q4_k);
@@ -397,14 +408,47 @@ INLINE void q4k_dot(int nt, int64_t n, const void *w, const void *xq, size_t str
         acc[t] = _mm512_setzero_ps();
         accm[t] = _mm256_setzero_ps();
     }
+    /* With the rearranged activation (one token, nb <= Q4K_PERM_MAX) the row's scale bytes are unpacked four
+     * blocks at a time and its float scale products d * da and dmin * da computed up front; the block loop
+     * then reads both with broadcast loads. In the loop they cost ~16 uops per super-block and their chains
+     * (load, 5 shuffles/masks, broadcast, shuffle, multiply) held the loop back: without them it ran 1.4-1.9x
+     * faster. Same integers, same float products: the same bits as the per-block path. */
+    _Alignas(64) uint8_t scb[Q4K_PERM_MAX][16];
+    float dsc[Q4K_PERM_MAX][2];
+    if (perm) {
+        const block_q4_k *x = w;
+        int64_t b = 0;
+        for (; b + 4 <= nb; b += 4) {
+            __m512i sv = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)x[b].scales));
+            sv = _mm512_inserti32x4(sv, _mm_loadu_si128((const __m128i *)x[b + 1].scales), 1);
+            sv = _mm512_inserti32x4(sv, _mm_loadu_si128((const __m128i *)x[b + 2].scales), 2);
+            sv = _mm512_inserti32x4(sv, _mm_loadu_si128((const __m128i *)x[b + 3].scales), 3);
+            _mm512_store_si512(scb[b], k4_scales4(sv));
+        }
+        for (; b < nb; b++) _mm_store_si128((__m128i *)scb[b], k4_scales(x[b].scales));
+        for (b = 0; b < nb; b++) {
+            int dbits;
+            memcpy(&dbits, x + b, 4);
+            const __m128 dd = _mm_cvtph_ps(_mm_cvtsi32_si128(dbits));
+            dsc[b][0] = _mm_cvtss_f32(dd) * y[0][b].d;
+            dsc[b][1] = _mm_cvtss_f32(_mm_movehdup_ps(dd)) * y[0][b].d;
+        }
+    }
     for (int64_t b = 0; b < nb; b++) {
         const block_q4_k *x = (const block_q4_k *)w + b;
         prefetch_lines(x, 128);
-        int dbits;
-        memcpy(&dbits, x, 4);
-        const __m128 dd = _mm_cvtph_ps(_mm_cvtsi32_si128(dbits)); /* d, dmin */
-        const float dw = _mm_cvtss_f32(dd), dmw = _mm_cvtss_f32(_mm_movehdup_ps(dd));
-        const __m512i sc8 = _mm512_broadcast_i32x4(k4_scales(x->scales)); /* bytes: 8 scales, 8 mins */
+        float dw = 0, dmw = 0;
+        __m512i sc8; /* bytes: 8 scales, 8 mins */
+        if (perm) {
+            sc8 = _mm512_broadcast_i32x4(_mm_load_si128((const __m128i *)scb[b]));
+        } else {
+            int dbits;
+            memcpy(&dbits, x, 4);
+            const __m128 dd = _mm_cvtph_ps(_mm_cvtsi32_si128(dbits)); /* d, dmin */
+            dw = _mm_cvtss_f32(dd);
+            dmw = _mm_cvtss_f32(_mm_movehdup_ps(dd));
+            sc8 = _mm512_broadcast_i32x4(k4_scales(x->scales));
+        }
         const __m256i mn16 = _mm256_shuffle_epi8(_mm512_castsi512_si256(sc8), mn_sel);
         __m512i iacc[4][2];
 #pragma GCC unroll 2
@@ -428,10 +472,10 @@ INLINE void q4k_dot(int nt, int64_t n, const void *w, const void *xq, size_t str
             }
         }
         for (int t = 0; t < nt; t++) {
-            const float da = y[t][b].d;
-            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(dw * da), _mm512_cvtepi32_ps(iacc[t][1]), acc[t]);
+            const float da = y[t][b].d, s_main = perm ? dsc[b][0] : dw * da, s_min = perm ? dsc[b][1] : dmw * da;
+            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(s_main), _mm512_cvtepi32_ps(iacc[t][1]), acc[t]);
             __m256i mins = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[t][b].bsums), mn16);
-            accm[t] = _mm256_fmadd_ps(_mm256_set1_ps(dmw * da), _mm256_cvtepi32_ps(mins), accm[t]);
+            accm[t] = _mm256_fmadd_ps(_mm256_set1_ps(s_min), _mm256_cvtepi32_ps(mins), accm[t]);
         }
     }
     for (int t = 0; t < nt; t++) out[t] = hsum512(acc[t]) - hsum256(accm[t]);
