@@ -6,8 +6,8 @@
  *   - 32-element block types: one block per 256-bit register, vpdpbusd (u8 x s8 -> s32) on 256-bit lanes
  *     (AVX512VL), two float accumulators alternating by block parity. Signed weights (Q8_0, Q4_0, Q5_0) use
  *     |w| x sign(w)·a; offset weights (Q4_1, Q5_1) dot the unsigned q and add m * sum(a).
- *   - K-quants: 64 elements per 512-bit register; integer accumulation over the super-block (scales applied
- *     with vpmulld), one FMA per super-block.
+ *   - K-quants: 64 elements per 512-bit register; integer accumulation over the super-block (sub-block
+ *     scales applied with vpdpwssd), one FMA per super-block (two for Q4_K/Q5_K, whose mins have their own).
  * Every kernel is written once for nt tokens (always inlined with nt = 1 or 4), so the four-token version
  * used by matmul does exactly the single-token operations per token and gives bit-identical results.
  */
@@ -281,86 +281,7 @@ INLINE __m512i k4_scales4(__m512i s) {
     return _mm512_ternarylogic_epi32(lo, hi, top, 0xFE);
 }
 
-INLINE void q45k_dot(int five, int nt, int64_t n, const void *w, const void *xq, size_t stride, float *out) {
-    const int64_t nb = n / QK_K;
-    const size_t  bsz = five ? sizeof(block_q5_k) : sizeof(block_q4_k);
-    /* nibble select: bytes 0..31 keep the low nibble (shift 0), bytes 32..63 the high one (shift 4) */
-    const __m512i shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
-    const __m512i low4 = _mm512_set1_epi8(0x0F), zero = _mm512_setzero_si512();
-    /* Each chunk c (64 weights: bytes 0..31 of q[c] are sub-block 2c, bytes 32..63 sub-block 2c+1) goes through
-     * one vpdpbusd (u8 x s8 quads into s32: |4 * 31 * 127| fits s16), two chunks are packed to s16 and take their
-     * scales in one vpdpwssd: 3 port-0 uops per 128 weights where maddubs + dpwssd per chunk took 4 (+4 % warm,
-     * +3 % cold matvec). After the pack, 128-bit lane L of pair P (c0 = 2P, c1 = 2P + 1) holds words 0..3 of
-     * sub-block 2c0 and 4..7 of 2c1, plus one for L >= 2 (the high halves). The scales are 6-bit unsigned bytes,
-     * so an in-lane byte shuffle with zero high bytes (-1 control) widens them to those words. */
-    __m512i sc_pair[2];
-    for (int P = 0; P < 2; P++) {
-        const short a = (short)(0xFF00 | (4 * P)), bb = (short)(0xFF00 | (4 * P + 2));
-        const __m256i lo = _mm256_setr_epi16(a, a, a, a, bb, bb, bb, bb, a, a, a, a, bb, bb, bb, bb);
-        sc_pair[P] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), _mm256_add_epi16(lo, _mm256_set1_epi16(1)), 1);
-    }
-    /* (mn_j, mn_j) word pairs: mins are bytes 8..15; j = 0..3 from the low 128-bit lane, 4..7 the high one */
-    const __m256i mn_sel = _mm256_setr_epi8(8, -1, 8, -1, 9, -1, 9, -1, 10, -1, 10, -1, 11, -1, 11, -1, 12, -1, 12,
-                                            -1, 13, -1, 13, -1, 14, -1, 14, -1, 15, -1, 15, -1);
-    __m512  acc[4];
-    __m256  accm[4];
-    const block_q8_k *y[4];
-    for (int t = 0; t < nt; t++) {
-        y[t] = xrow(xq, stride, t);
-        acc[t] = _mm512_setzero_ps();
-        accm[t] = _mm256_setzero_ps();
-    }
-    for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *blk = (const uint8_t *)w + (size_t)b * bsz;
-        prefetch_lines(blk, five ? 192 : 128);
-        /* both structs start with d, dmin, scales[12]; then (Q5_K) qh[32]; then qs[128] */
-        const block_q4_k *x4 = (const block_q4_k *)blk;
-        const uint8_t *qs = five ? ((const block_q5_k *)blk)->qs : x4->qs;
-        int dbits;
-        memcpy(&dbits, x4, 4);
-        const __m128 dd = _mm_cvtph_ps(_mm_cvtsi32_si128(dbits)); /* d, dmin */
-        const float dw = _mm_cvtss_f32(dd), dmw = _mm_cvtss_f32(_mm_movehdup_ps(dd));
-        /* words 0..7 the scales, 8..15 the mins */
-        const __m512i sc8 = _mm512_broadcast_i32x4(k4_scales(x4->scales)); /* bytes: 8 scales, 8 mins */
-        const __m256i mn16 = _mm256_shuffle_epi8(_mm512_castsi512_si256(sc8), mn_sel);
-        __m512i qhz = zero;
-        if (five) qhz = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)((const block_q5_k *)blk)->qh));
-        __m512i iacc[4][2];
-        for (int t = 0; t < nt; t++) iacc[t][0] = iacc[t][1] = zero;
-        __m512i q[4];
-#pragma GCC unroll 4
-        for (int c = 0; c < 4; c++) {
-            __m512i qb = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(qs + 32 * c)));
-            q[c] = _mm512_and_si512(_mm512_srlv_epi16(qb, shift), low4);
-            if (five) {
-                const __m512i sel = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi8((char)(1 << (2 * c)))),
-                                                       _mm256_set1_epi8((char)(1 << (2 * c + 1))), 1);
-                q[c] = _mm512_mask_add_epi8(q[c], _mm512_test_epi8_mask(qhz, sel), q[c], _mm512_set1_epi8(16));
-            }
-        }
-#pragma GCC unroll 2
-        for (int P = 0; P < 2; P++) {
-            const __m512i scv = _mm512_shuffle_epi8(sc8, sc_pair[P]);
-            for (int t = 0; t < nt; t++) {
-                const __m512i r0 = _mm512_dpbusd_epi32(zero, q[2 * P], _mm512_loadu_si512(y[t][b].qs + 128 * P));
-                const __m512i r1 = _mm512_dpbusd_epi32(zero, q[2 * P + 1], _mm512_loadu_si512(y[t][b].qs + 128 * P + 64));
-                iacc[t][P] = _mm512_dpwssd_epi32(iacc[t][P], _mm512_packs_epi32(r0, r1), scv);
-            }
-        }
-        for (int t = 0; t < nt; t++) {
-            const float da = y[t][b].d;
-            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(dw * da), _mm512_cvtepi32_ps(_mm512_add_epi32(iacc[t][0], iacc[t][1])), acc[t]);
-            __m256i mins = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[t][b].bsums), mn16);
-            accm[t] = _mm256_fmadd_ps(_mm256_set1_ps(dmw * da), _mm256_cvtepi32_ps(mins), accm[t]);
-        }
-    }
-    for (int t = 0; t < nt; t++) out[t] = hsum512(acc[t]) - hsum256(accm[t]);
-}
-
-static float dot_q5_k(int64_t n, const void *w, const void *x) { float r; q45k_dot(1, 1, n, w, x, 0, &r); return r; }
-static void dot4_q5_k(int64_t n, const void *w, const void *x, size_t s, float *o) { q45k_dot(1, 4, n, w, x, s, o); }
-
-/* ==== Q4_K x Q8_K ====
+/* ==== Q4_K / Q5_K x Q8_K ====
  *
  * Q4_K decode on a 2.2 GHz core (Sapphire Rapids class, stop 14) ran at ~13 GB/s from L1 as well as from DRAM:
  * the kernel, not the memory, was the limit, with ports 0 and 5 saturated by ~37 vector uops per super-block
@@ -369,7 +290,8 @@ static void dot4_q5_k(int64_t n, const void *w, const void *x, size_t s, float *
  * low nibbles of half C are sub-blocks 4C and 4C+2, the high ones 4C+1 and 4C+3, so the activation operand of
  * each vpdpbusd is two 32-byte pieces of the Q8_K row, [a c] or [b d] of its four pieces [a b c d]. rows_q4_k
  * rearranges the activation once per row range (q4k_perm); dot and dot4 assemble the same operand on the fly.
- * The integers and the float operations are the same either way, so every path gives the same bits. */
+ * The integers and the float operations are the same either way, so every path gives the same bits. Q5_K is
+ * the same with the fifth bit of each weight (qh, bit j for sub-block j) added as 16 where set. */
 #define Q4K_PERM_MAX 64 /* super-blocks whose rearranged activation fits the stack (16 KiB); longer rows assemble */
 
 INLINE __m512i q4k_act(const int8_t *q, int C, int hi) { /* [piece hi | piece hi + 2] of half C */
@@ -386,12 +308,20 @@ static void q4k_perm(const block_q8_k *y, int64_t nb, int8_t *out) {
 }
 
 /* perm: the rearranged activation of token 0 (nt == 1), or NULL to assemble from xq */
-INLINE void q4k_dot(int nt, int64_t n, const void *w, const void *xq, size_t stride, const int8_t *perm, float *out) {
+INLINE void q45k_dot(int five, int nt, int64_t n, const void *w, const void *xq, size_t stride, const int8_t *perm,
+                     float *out) {
     const int64_t nb = n / QK_K;
-    const __m512i low4 = _mm512_set1_epi8(0x0F), zero = _mm512_setzero_si512();
-    /* After packs(lo, hi), 128-bit lane L of half C holds words 0..3 of sub-block 4C + 2 (L >= 2) and words
-     * 4..7 of the next one; each word takes its sub-block's scale (a 6-bit byte widened by an in-lane shuffle,
-     * -1 control bytes giving the zero high bytes). */
+    const size_t  bsz = five ? sizeof(block_q5_k) : sizeof(block_q4_k);
+    const __m512i low4 = _mm512_set1_epi8(0x0F), zero = _mm512_setzero_si512(), b16 = _mm512_set1_epi8(16);
+    /* Q5_K: the qh bit of each byte of lo / hi in half C (sub-blocks 4C, 4C + 2 / 4C + 1, 4C + 3) */
+    __m512i qsel[2][2];
+    for (int C = 0; C < 2; C++)
+        for (int h = 0; h < 2; h++)
+            qsel[C][h] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi8((char)(1 << (4 * C + h)))),
+                                            _mm256_set1_epi8((char)(1 << (4 * C + h + 2))), 1);
+    /* After packs(lo, hi), 128-bit lane L of half C holds in words 0..3 sums of sub-block 4C (4C + 2 for
+     * L >= 2) and in words 4..7 sums of the next sub-block; each word takes its sub-block's scale (a 6-bit byte
+     * widened by an in-lane shuffle, -1 control bytes giving the zero high bytes). */
     __m512i sc_sel[2];
     for (int C = 0; C < 2; C++) {
         const short a = (short)(0xFF00 | (4 * C)), bb = (short)(0xFF00 | (4 * C + 1));
@@ -416,27 +346,31 @@ INLINE void q4k_dot(int nt, int64_t n, const void *w, const void *xq, size_t str
     _Alignas(64) uint8_t scb[Q4K_PERM_MAX][16];
     float dsc[Q4K_PERM_MAX][2];
     if (perm) {
-        const block_q4_k *x = w;
+        /* both structs start with d, dmin, scales[12] */
+#define K_SCALES(b) ((const block_q4_k *)((const uint8_t *)w + (size_t)(b) * bsz))->scales
         int64_t b = 0;
         for (; b + 4 <= nb; b += 4) {
-            __m512i sv = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)x[b].scales));
-            sv = _mm512_inserti32x4(sv, _mm_loadu_si128((const __m128i *)x[b + 1].scales), 1);
-            sv = _mm512_inserti32x4(sv, _mm_loadu_si128((const __m128i *)x[b + 2].scales), 2);
-            sv = _mm512_inserti32x4(sv, _mm_loadu_si128((const __m128i *)x[b + 3].scales), 3);
+            __m512i sv = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)K_SCALES(b)));
+            sv = _mm512_inserti32x4(sv, _mm_loadu_si128((const __m128i *)K_SCALES(b + 1)), 1);
+            sv = _mm512_inserti32x4(sv, _mm_loadu_si128((const __m128i *)K_SCALES(b + 2)), 2);
+            sv = _mm512_inserti32x4(sv, _mm_loadu_si128((const __m128i *)K_SCALES(b + 3)), 3);
             _mm512_store_si512(scb[b], k4_scales4(sv));
         }
-        for (; b < nb; b++) _mm_store_si128((__m128i *)scb[b], k4_scales(x[b].scales));
+        for (; b < nb; b++) _mm_store_si128((__m128i *)scb[b], k4_scales(K_SCALES(b)));
+#undef K_SCALES
         for (b = 0; b < nb; b++) {
             int dbits;
-            memcpy(&dbits, x + b, 4);
+            memcpy(&dbits, (const uint8_t *)w + (size_t)b * bsz, 4);
             const __m128 dd = _mm_cvtph_ps(_mm_cvtsi32_si128(dbits));
             dsc[b][0] = _mm_cvtss_f32(dd) * y[0][b].d;
             dsc[b][1] = _mm_cvtss_f32(_mm_movehdup_ps(dd)) * y[0][b].d;
         }
     }
     for (int64_t b = 0; b < nb; b++) {
-        const block_q4_k *x = (const block_q4_k *)w + b;
-        prefetch_lines(x, 128);
+        const uint8_t *blk = (const uint8_t *)w + (size_t)b * bsz;
+        const block_q4_k *x = (const block_q4_k *)blk; /* (d, dmin, scales: the same in block_q5_k) */
+        const uint8_t *qs = five ? ((const block_q5_k *)blk)->qs : x->qs;
+        prefetch_lines(blk, five ? 192 : 128);
         float dw = 0, dmw = 0;
         __m512i sc8; /* bytes: 8 scales, 8 mins */
         if (perm) {
@@ -450,11 +384,17 @@ INLINE void q4k_dot(int nt, int64_t n, const void *w, const void *xq, size_t str
             sc8 = _mm512_broadcast_i32x4(k4_scales(x->scales));
         }
         const __m256i mn16 = _mm256_shuffle_epi8(_mm512_castsi512_si256(sc8), mn_sel);
+        __m512i qhz = zero;
+        if (five) qhz = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)((const block_q5_k *)blk)->qh));
         __m512i iacc[4][2];
 #pragma GCC unroll 2
         for (int C = 0; C < 2; C++) {
-            const __m512i q = _mm512_loadu_si512(x->qs + 64 * C);
-            const __m512i lo = _mm512_and_si512(q, low4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
+            const __m512i q = _mm512_loadu_si512(qs + 64 * C);
+            __m512i lo = _mm512_and_si512(q, low4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
+            if (five) {
+                lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(qhz, qsel[C][0]), lo, b16);
+                hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(qhz, qsel[C][1]), hi, b16);
+            }
             const __m512i scv = _mm512_shuffle_epi8(sc8, sc_sel[C]);
             for (int t = 0; t < nt; t++) {
                 __m512i a0, a1;
@@ -465,7 +405,7 @@ INLINE void q4k_dot(int nt, int64_t n, const void *w, const void *xq, size_t str
                     a0 = q4k_act(y[t][b].qs, C, 0);
                     a1 = q4k_act(y[t][b].qs, C, 1);
                 }
-                /* u4 x s8 quads in s32 (|4 * 15 * 128| fits s16 for the pack) */
+                /* u4 / u5 x s8 quads in s32 (|4 * 31 * 128| fits s16 for the pack) */
                 const __m512i r0 = _mm512_dpbusd_epi32(zero, lo, a0), r1 = _mm512_dpbusd_epi32(zero, hi, a1);
                 const __m512i s = _mm512_dpwssd_epi32(C ? iacc[t][0] : zero, _mm512_packs_epi32(r0, r1), scv);
                 iacc[t][C] = s;
@@ -481,8 +421,10 @@ INLINE void q4k_dot(int nt, int64_t n, const void *w, const void *xq, size_t str
     for (int t = 0; t < nt; t++) out[t] = hsum512(acc[t]) - hsum256(accm[t]);
 }
 
-static float dot_q4_k(int64_t n, const void *w, const void *x) { float r; q4k_dot(1, n, w, x, 0, NULL, &r); return r; }
-static void dot4_q4_k(int64_t n, const void *w, const void *x, size_t s, float *o) { q4k_dot(4, n, w, x, s, NULL, o); }
+static float dot_q4_k(int64_t n, const void *w, const void *x) { float r; q45k_dot(0, 1, n, w, x, 0, NULL, &r); return r; }
+static float dot_q5_k(int64_t n, const void *w, const void *x) { float r; q45k_dot(1, 1, n, w, x, 0, NULL, &r); return r; }
+static void dot4_q4_k(int64_t n, const void *w, const void *x, size_t s, float *o) { q45k_dot(0, 4, n, w, x, s, NULL, o); }
+static void dot4_q5_k(int64_t n, const void *w, const void *x, size_t s, float *o) { q45k_dot(1, 4, n, w, x, s, NULL, o); }
 
 /* ==== Q6_K x Q8_K ==== */
 
@@ -672,25 +614,27 @@ ROWS_FN(q4_0, blk32_dot(B_Q4_0, 1, n, wr, x, 0, y + r))
 ROWS_FN(q5_0, blk32_dot(B_Q5_0, 1, n, wr, x, 0, y + r))
 ROWS_FN(q4_1, blk32_dot(B_Q4_1, 1, n, wr, x, 0, y + r))
 ROWS_FN(q5_1, blk32_dot(B_Q5_1, 1, n, wr, x, 0, y + r))
-ROWS_FN(q4_k_plain, q4k_dot(1, n, wr, x, 0, NULL, y + r))
-typedef struct q4k_rows_act {
+typedef struct q45k_rows_act {
     const void   *xq;
     const int8_t *perm;
-} q4k_rows_act;
-ROWS_FN(q4_k_perm, q4k_dot(1, n, wr, ((const q4k_rows_act *)x)->xq, 0, ((const q4k_rows_act *)x)->perm, y + r))
-
-static void rows_q4_k(int64_t n, const void *w, size_t rb, int64_t nr, const void *x, float *y) {
-    const int64_t nb = n / QK_K;
-    if (nb > Q4K_PERM_MAX) {
-        rows_q4_k_plain(n, w, rb, nr, x, y);
-        return;
+} q45k_rows_act;
+#define Q45K_ROWS(name, five)                                                                                  \
+    ROWS_FN(name##_plain, q45k_dot(five, 1, n, wr, x, 0, NULL, y + r))                                        \
+    ROWS_FN(name##_perm, q45k_dot(five, 1, n, wr, ((const q45k_rows_act *)x)->xq, 0,                         \
+                                  ((const q45k_rows_act *)x)->perm, y + r))                                   \
+    static void rows_##name(int64_t n, const void *w, size_t rb, int64_t nr, const void *x, float *y) {        \
+        const int64_t nb = n / QK_K;                                                                           \
+        if (nb > Q4K_PERM_MAX) {                                                                               \
+            rows_##name##_plain(n, w, rb, nr, x, y);                                                           \
+            return;                                                                                            \
+        }                                                                                                      \
+        _Alignas(64) int8_t perm[Q4K_PERM_MAX * QK_K];                                                         \
+        q4k_perm(x, nb, perm);                                                                                 \
+        const q45k_rows_act a = {x, perm};                                                                     \
+        rows_##name##_perm(n, w, rb, nr, &a, y);                                                               \
     }
-    _Alignas(64) int8_t perm[Q4K_PERM_MAX * QK_K];
-    q4k_perm(x, nb, perm);
-    const q4k_rows_act a = {x, perm};
-    rows_q4_k_perm(n, w, rb, nr, &a, y);
-}
-ROWS_FN(q5_k, q45k_dot(1, 1, n, wr, x, 0, y + r))
+Q45K_ROWS(q4_k, 0)
+Q45K_ROWS(q5_k, 1)
 ROWS_FN(q6_k, q6k_dot(0, 1, n, wr, x, 0, y + r))
 ROWS_FN(q6_k_gf, q6k_dot(1, 1, n, wr, x, 0, y + r))
 

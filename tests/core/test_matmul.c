@@ -363,7 +363,7 @@ Test(matmul, products_equal_vec_dot_avx512) {
 }
 
 /* Rows longer than an AVX-512 matvec's prepared-activation buffer take its plain kernel (Q8_0: 8192 values,
- * Q4_K: 16384): the matvec still equals vec_dot bit for bit there, and just inside the buffer too, at every ISA
+ * Q4_K and Q5_K: 16384): the matvec still equals vec_dot bit for bit there, and just inside the buffer too, at every ISA
  * this CPU has. */
 static void check_long_rows(loom_dtype t, int64_t n_in) {
     const int64_t n_out = 37;
@@ -389,6 +389,7 @@ Test(matmul, long_rows_equal_vec_dot) {
     check_long_rows(LOOM_Q8_0, 8192 + 96);
     check_long_rows(LOOM_Q4_K, 16384);
     check_long_rows(LOOM_Q4_K, 16384 + 256);
+    check_long_rows(LOOM_Q5_K, 16384 + 256);
 }
 
 /* Larger shapes through pools of 2, 3 and 5 threads: threaded equals single-threaded bit for bit. The
