@@ -259,27 +259,32 @@ BLK32_FNS(q5_1, B_Q5_1)
  * loom_get_scale_min_k4: for j < 4, sc = s[j] & 63, mn = s[j+4] & 63; for j >= 4, the low four bits come from
  * s[j+4] (low / high nibble) and the top two from bits 6-7 of s[j-4] / s[j]). Reads 16 bytes: the four after
  * the scales are the block's next field. */
+#define K4_PICK_A _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11)
+#define K4_PICK_B _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7)
+#define K4_MASK_LO _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0)
+#define K4_MASK_HI _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15)
 INLINE __m128i k4_scales(const uint8_t *scales) {
     const __m128i s = _mm_loadu_si128((const __m128i *)scales);
-    const __m128i a = _mm_shuffle_epi8(s, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
-    const __m128i b = _mm_shuffle_epi8(s, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
-    const __m128i lo = _mm_and_si128(a, _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0));
-    const __m128i hi =
-        _mm_and_si128(_mm_srli_epi16(a, 4), _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15));
+    const __m128i a = _mm_shuffle_epi8(s, K4_PICK_A), b = _mm_shuffle_epi8(s, K4_PICK_B);
+    const __m128i lo = _mm_and_si128(a, K4_MASK_LO), hi = _mm_and_si128(_mm_srli_epi16(a, 4), K4_MASK_HI);
     const __m128i top = _mm_and_si128(_mm_srli_epi16(b, 2), _mm_set1_epi8(0x30));
     return _mm_ternarylogic_epi32(lo, hi, top, 0xFE); /* lo | hi | top */
 }
 
-/* k4_scales for four blocks at once, one per 128-bit lane (its operations are all in-lane). */
+/* k4_scales for four blocks at once, one per 128-bit lane (its operations are all in-lane); the per-block
+ * paths keep the 128-bit form, whose operations can also issue on port 1. */
 INLINE __m512i k4_scales4(__m512i s) {
-    const __m512i a = _mm512_shuffle_epi8(s, _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11)));
-    const __m512i b = _mm512_shuffle_epi8(s, _mm512_broadcast_i32x4(_mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7)));
-    const __m512i lo = _mm512_and_si512(a, _mm512_broadcast_i32x4(_mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0)));
-    const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(a, 4),
-                                        _mm512_broadcast_i32x4(_mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15)));
+    const __m512i a = _mm512_shuffle_epi8(s, _mm512_broadcast_i32x4(K4_PICK_A));
+    const __m512i b = _mm512_shuffle_epi8(s, _mm512_broadcast_i32x4(K4_PICK_B));
+    const __m512i lo = _mm512_and_si512(a, _mm512_broadcast_i32x4(K4_MASK_LO));
+    const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(a, 4), _mm512_broadcast_i32x4(K4_MASK_HI));
     const __m512i top = _mm512_and_si512(_mm512_srli_epi16(b, 2), _mm512_set1_epi8(0x30));
     return _mm512_ternarylogic_epi32(lo, hi, top, 0xFE);
 }
+#undef K4_PICK_A
+#undef K4_PICK_B
+#undef K4_MASK_LO
+#undef K4_MASK_HI
 
 /* ==== Q4_K / Q5_K x Q8_K ====
  *
@@ -288,23 +293,24 @@ INLINE __m512i k4_scales4(__m512i s) {
  * (llvm-mca) - four 256->512 broadcasts, four variable shifts and four masks just to split the nibbles. Here
  * the 128 weight bytes are read as two 512-bit halves and split with one mask and one shift + mask each: the
  * low nibbles of half C are sub-blocks 4C and 4C+2, the high ones 4C+1 and 4C+3, so the activation operand of
- * each vpdpbusd is two 32-byte pieces of the Q8_K row, [a c] or [b d] of its four pieces [a b c d]. rows_q4_k
- * rearranges the activation once per row range (q4k_perm); dot and dot4 assemble the same operand on the fly.
+ * each vpdpbusd is two 32-byte pieces of the Q8_K row, [a c] or [b d] of its four pieces [a b c d]. The row
+ * ranges (rows_q4_k, rows_q5_k) rearrange the activation once per call (q45k_perm); dot and dot4 assemble the
+ * same operand on the fly.
  * The integers and the float operations are the same either way, so every path gives the same bits. Q5_K is
  * the same with the fifth bit of each weight (qh, bit j for sub-block j) added as 16 where set. */
-#define Q4K_PERM_MAX 64 /* super-blocks whose rearranged activation fits the stack (16 KiB); longer rows assemble */
+#define Q45K_PERM_MAX 64 /* super-blocks whose rearranged activation fits the stack (16 KiB); longer rows assemble */
 
-INLINE __m512i q4k_act(const int8_t *q, int C, int hi) { /* [piece hi | piece hi + 2] of half C */
+INLINE __m512i q45k_act(const int8_t *q, int C, int hi) { /* [piece hi | piece hi + 2] of half C */
     const int8_t *p = q + 128 * C + 32 * hi;
     return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)p)),
                               _mm256_loadu_si256((const __m256i *)(p + 64)), 1);
 }
 
-static void q4k_perm(const block_q8_k *y, int64_t nb, int8_t *out) {
+static void q45k_perm(const block_q8_k *y, int64_t nb, int8_t *out) {
     for (int64_t b = 0; b < nb; b++)
         for (int C = 0; C < 2; C++)
             for (int hi = 0; hi < 2; hi++)
-                _mm512_storeu_si512(out + 256 * b + 128 * C + 64 * hi, q4k_act(y[b].qs, C, hi));
+                _mm512_storeu_si512(out + 256 * b + 128 * C + 64 * hi, q45k_act(y[b].qs, C, hi));
 }
 
 /* perm: the rearranged activation of token 0 (nt == 1), or NULL to assemble from xq */
@@ -338,13 +344,13 @@ INLINE void q45k_dot(int five, int nt, int64_t n, const void *w, const void *xq,
         acc[t] = _mm512_setzero_ps();
         accm[t] = _mm256_setzero_ps();
     }
-    /* With the rearranged activation (one token, nb <= Q4K_PERM_MAX) the row's scale bytes are unpacked four
+    /* With the rearranged activation (one token, nb <= Q45K_PERM_MAX) the row's scale bytes are unpacked four
      * blocks at a time and its float scale products d * da and dmin * da computed up front; the block loop
      * then reads both with broadcast loads. In the loop they cost ~16 uops per super-block and their chains
      * (load, 5 shuffles/masks, broadcast, shuffle, multiply) held the loop back: without them it ran 1.4-1.9x
      * faster. Same integers, same float products: the same bits as the per-block path. */
-    _Alignas(64) uint8_t scb[Q4K_PERM_MAX][16];
-    float dsc[Q4K_PERM_MAX][2];
+    _Alignas(64) uint8_t scb[Q45K_PERM_MAX][16];
+    float dsc[Q45K_PERM_MAX][2];
     if (perm) {
         /* both structs start with d, dmin, scales[12] */
 #define K_SCALES(b) ((const block_q4_k *)((const uint8_t *)w + (size_t)(b) * bsz))->scales
@@ -402,8 +408,8 @@ INLINE void q45k_dot(int five, int nt, int64_t n, const void *w, const void *xq,
                     a0 = _mm512_loadu_si512(perm + 256 * b + 128 * C);
                     a1 = _mm512_loadu_si512(perm + 256 * b + 128 * C + 64);
                 } else {
-                    a0 = q4k_act(y[t][b].qs, C, 0);
-                    a1 = q4k_act(y[t][b].qs, C, 1);
+                    a0 = q45k_act(y[t][b].qs, C, 0);
+                    a1 = q45k_act(y[t][b].qs, C, 1);
                 }
                 /* u4 / u5 x s8 quads in s32 (|4 * 31 * 128| fits s16 for the pack) */
                 const __m512i r0 = _mm512_dpbusd_epi32(zero, lo, a0), r1 = _mm512_dpbusd_epi32(zero, hi, a1);
@@ -624,12 +630,12 @@ typedef struct q45k_rows_act {
                                   ((const q45k_rows_act *)x)->perm, y + r))                                   \
     static void rows_##name(int64_t n, const void *w, size_t rb, int64_t nr, const void *x, float *y) {        \
         const int64_t nb = n / QK_K;                                                                           \
-        if (nb > Q4K_PERM_MAX) {                                                                               \
+        if (nb > Q45K_PERM_MAX) {                                                                               \
             rows_##name##_plain(n, w, rb, nr, x, y);                                                           \
             return;                                                                                            \
         }                                                                                                      \
-        _Alignas(64) int8_t perm[Q4K_PERM_MAX * QK_K];                                                         \
-        q4k_perm(x, nb, perm);                                                                                 \
+        _Alignas(64) int8_t perm[Q45K_PERM_MAX * QK_K];                                                         \
+        q45k_perm(x, nb, perm);                                                                                 \
         const q45k_rows_act a = {x, perm};                                                                     \
         rows_##name##_perm(n, w, rb, nr, &a, y);                                                               \
     }
