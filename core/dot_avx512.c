@@ -257,29 +257,20 @@ BLK32_FNS(q5_1, B_Q5_1)
 
 /* The twelve packed 6-bit scale bytes -> bytes 0..7 the eight scales, 8..15 the eight mins (the vector form of
  * loom_get_scale_min_k4: for j < 4, sc = s[j] & 63, mn = s[j+4] & 63; for j >= 4, the low four bits come from
- * s[j+4] (low / high nibble) and the top two from bits 6-7 of s[j-4] / s[j]). Reads 16 bytes: the four after
- * the scales are the block's next field. */
-#define K4_PICK_A _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11)
-#define K4_PICK_B _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7)
+ * s[j+4] (low / high nibble) and the top two from bits 6-7 of s[j-4] / s[j]). The picks index a 16-byte
+ * load that starts at the block (d, dmin, then the scales at bytes 4..15). */
+#define K4_PICK_A _mm_setr_epi8(4, 5, 6, 7, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15)
+#define K4_PICK_B _mm_setr_epi8(-1, -1, -1, -1, 4, 5, 6, 7, -1, -1, -1, -1, 8, 9, 10, 11)
 #define K4_MASK_LO _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0)
 #define K4_MASK_HI _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15)
-INLINE __m128i k4_scales(const uint8_t *scales) {
-    const __m128i s = _mm_loadu_si128((const __m128i *)scales);
-    const __m128i a = _mm_shuffle_epi8(s, K4_PICK_A), b = _mm_shuffle_epi8(s, K4_PICK_B);
-    const __m128i lo = _mm_and_si128(a, K4_MASK_LO), hi = _mm_and_si128(_mm_srli_epi16(a, 4), K4_MASK_HI);
-    const __m128i top = _mm_and_si128(_mm_srli_epi16(b, 2), _mm_set1_epi8(0x30));
-    return _mm_ternarylogic_epi32(lo, hi, top, 0xFE); /* lo | hi | top */
-}
-
-/* k4_scales for four blocks at once, one per 128-bit lane (its operations are all in-lane); the per-block
- * paths keep the 128-bit form, whose operations can also issue on port 1. */
+/* four blocks at once, one per 128-bit lane (every operation is in-lane) */
 INLINE __m512i k4_scales4(__m512i s) {
     const __m512i a = _mm512_shuffle_epi8(s, _mm512_broadcast_i32x4(K4_PICK_A));
     const __m512i b = _mm512_shuffle_epi8(s, _mm512_broadcast_i32x4(K4_PICK_B));
     const __m512i lo = _mm512_and_si512(a, _mm512_broadcast_i32x4(K4_MASK_LO));
     const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(a, 4), _mm512_broadcast_i32x4(K4_MASK_HI));
     const __m512i top = _mm512_and_si512(_mm512_srli_epi16(b, 2), _mm512_set1_epi8(0x30));
-    return _mm512_ternarylogic_epi32(lo, hi, top, 0xFE);
+    return _mm512_ternarylogic_epi32(lo, hi, top, 0xFE); /* lo | hi | top */
 }
 #undef K4_PICK_A
 #undef K4_PICK_B
@@ -294,11 +285,16 @@ INLINE __m512i k4_scales4(__m512i s) {
  * the 128 weight bytes are read as two 512-bit halves and split with one mask and one shift + mask each: the
  * low nibbles of half C are sub-blocks 4C and 4C+2, the high ones 4C+1 and 4C+3, so the activation operand of
  * each vpdpbusd is two 32-byte pieces of the Q8_K row, [a c] or [b d] of its four pieces [a b c d]. The row
- * ranges (rows_q4_k, rows_q5_k) rearrange the activation once per call (q45k_perm); dot and dot4 assemble the
- * same operand on the fly.
- * The integers and the float operations are the same either way, so every path gives the same bits. Q5_K is
- * the same with the fifth bit of each weight (qh, bit j for sub-block j) added as 16 where set. */
-#define Q45K_PERM_MAX 64 /* super-blocks whose rearranged activation fits the stack (16 KiB); longer rows assemble */
+ * ranges (rows_q4_k, rows_q5_k) rearrange the activation once per call (q45k_prep_act); dot and dot4 assemble
+ * the same operand on the fly.
+ *
+ * Everything per block but the weights' own integer products is done four blocks at a time ahead of the block
+ * loop, per chunk of up to Q45K_PERM_MAX blocks (q45k_chunk_scales): the scale bytes unpacked, the float
+ * products d * da, and the whole mins term. In the block loop these cost ~20 uops per super-block and held it
+ * back: without the mins alone it ran ~1.3x faster (stop 15, 2048-wide rows from L2).
+ * The integers and the float operations are the same in every path, so dot, dot4 and rows give the same bits.
+ * Q5_K is the same with the fifth bit of each weight (qh, bit j for sub-block j) added as 16 where set. */
+#define Q45K_PERM_MAX 64 /* super-blocks per chunk; the rearranged activation of one fits the stack (16 KiB) */
 
 INLINE __m512i q45k_act(const int8_t *q, int C, int hi) { /* [piece hi | piece hi + 2] of half C */
     const int8_t *p = q + 128 * C + 32 * hi;
@@ -306,15 +302,84 @@ INLINE __m512i q45k_act(const int8_t *q, int C, int hi) { /* [piece hi | piece h
                               _mm256_loadu_si256((const __m256i *)(p + 64)), 1);
 }
 
-static void q45k_perm(const block_q8_k *y, int64_t nb, int8_t *out) {
-    for (int64_t b = 0; b < nb; b++)
-        for (int C = 0; C < 2; C++)
-            for (int hi = 0; hi < 2; hi++)
-                _mm512_storeu_si512(out + 256 * b + 128 * C + 64 * hi, q45k_act(y[b].qs, C, hi));
+/* bsums[2j] + bsums[2j + 1]: the sum of activation sub-block j of a block (|.| <= 32 * 127, fits s16) */
+INLINE __m128i q45k_bsum2(const block_q8_k *y) {
+    return _mm256_cvtepi32_epi16(
+        _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), _mm256_set1_epi16(1)));
 }
 
-/* perm: the rearranged activation of token 0 (nt == 1), or NULL to assemble from xq */
-INLINE void q45k_dot(int five, int nt, int64_t n, const void *w, const void *xq, size_t stride, const int8_t *perm,
+/* The activation's share of a row range, made once per rows call (one token, nb <= Q45K_PERM_MAX). */
+typedef struct q45k_prep {
+    _Alignas(64) int8_t perm[Q45K_PERM_MAX * QK_K]; /* the operands as q45k_act gives them */
+    _Alignas(64) int16_t bs2[Q45K_PERM_MAX][8];      /* q45k_bsum2 of each block */
+    float        da2[2 * Q45K_PERM_MAX];             /* da of block b at 2b and 2b + 1 */
+    const block_q8_k *xq;
+} q45k_prep;
+
+static void q45k_prep_act(const block_q8_k *y, int64_t nb, q45k_prep *p) {
+    p->xq = y;
+    for (int64_t b = 0; b < nb; b++) {
+        for (int C = 0; C < 2; C++)
+            for (int hi = 0; hi < 2; hi++)
+                _mm512_store_si512(p->perm + 256 * b + 128 * C + 64 * hi, q45k_act(y[b].qs, C, hi));
+        _mm_store_si128((__m128i *)p->bs2[b], q45k_bsum2(y + b));
+        p->da2[2 * b] = p->da2[2 * b + 1] = y[b].d;
+    }
+}
+
+/* One chunk's per-block state, four blocks (k <= 4 of them real) at w: scb gets their scale and min bytes,
+ * dsc[t] pairs (d * da, dmin * da) per block, and accm[t] the mins term sum_b dmin_b da_b sum_j m_bj bs2_bj,
+ * lanes 4i + p taking pairs 2p, 2p + 1 of block i (exact integers, then one FMA per lane). Lanes of the
+ * missing blocks are zero throughout. */
+INLINE void q45k_chunk_scales(int nt, const uint8_t *w, size_t bsz, int k, const block_q8_k *const *y,
+                              const q45k_prep *prep, uint8_t (*scb)[16], float (*dsc)[2 * Q45K_PERM_MAX],
+                              int64_t b, __m512 *accm) {
+    __m512i sv = _mm512_setzero_si512();
+    if (k == 4) {
+        sv = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)w));
+        sv = _mm512_inserti32x4(sv, _mm_loadu_si128((const __m128i *)(w + bsz)), 1);
+        sv = _mm512_inserti32x4(sv, _mm_loadu_si128((const __m128i *)(w + 2 * bsz)), 2);
+        sv = _mm512_inserti32x4(sv, _mm_loadu_si128((const __m128i *)(w + 3 * bsz)), 3);
+    } else {
+        _Alignas(64) uint8_t tmp[64] = {0};
+        for (int i = 0; i < k; i++) memcpy(tmp + 16 * i, w + (size_t)i * bsz, 16);
+        sv = _mm512_load_si512(tmp);
+    }
+    const __m512i s4 = k4_scales4(sv);
+    _mm512_store_si512(scb, s4);
+    /* d, dmin of the four blocks: dword 0 of each lane */
+    const __m256  dd = _mm256_cvtph_ps(_mm512_castsi512_si128(
+        _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), sv)));
+    const __m512i words = _mm512_broadcast_i32x4(
+        _mm_setr_epi8(8, -1, 9, -1, 10, -1, 11, -1, 12, -1, 13, -1, 14, -1, 15, -1)); /* min bytes -> s16 */
+    const __m512i mw = _mm512_shuffle_epi8(s4, words);
+    const __m512i odd4 = _mm512_setr_epi32(1, 1, 1, 1, 3, 3, 3, 3, 5, 5, 5, 5, 7, 7, 7, 7);
+    const __mmask8 m2 = (__mmask8)((1u << (2 * k)) - 1);
+    for (int t = 0; t < nt; t++) {
+        __m256  da2;
+        __m512i bs2;
+        if (prep) {
+            da2 = _mm256_maskz_loadu_ps(m2, prep->da2 + 2 * b);
+            bs2 = _mm512_maskz_loadu_epi32((__mmask16)((1u << (4 * k)) - 1), prep->bs2[b]);
+        } else {
+            _Alignas(64) int16_t tb[4][8] = {{0}};
+            _Alignas(32) float   td[8] = {0};
+            for (int i = 0; i < k; i++) {
+                _mm_store_si128((__m128i *)tb[i], q45k_bsum2(y[t] + b + i));
+                td[2 * i] = td[2 * i + 1] = y[t][b + i].d;
+            }
+            da2 = _mm256_load_ps(td);
+            bs2 = _mm512_load_si512(tb);
+        }
+        const __m256 p = _mm256_mul_ps(dd, da2); /* (d da, dmin da) per block */
+        _mm256_storeu_ps(dsc[t] + 2 * b, p);
+        accm[t] = _mm512_fmadd_ps(_mm512_permutexvar_ps(odd4, _mm512_castps256_ps512(p)),
+                                  _mm512_cvtepi32_ps(_mm512_madd_epi16(mw, bs2)), accm[t]);
+    }
+}
+
+/* prep: the rows call's activation (nt == 1, nb <= Q45K_PERM_MAX), or NULL to read xq directly */
+INLINE void q45k_dot(int five, int nt, int64_t n, const void *w, const void *xq, size_t stride, const q45k_prep *prep,
                      float *out) {
     const int64_t nb = n / QK_K;
     const size_t  bsz = five ? sizeof(block_q5_k) : sizeof(block_q4_k);
@@ -334,97 +399,60 @@ INLINE void q45k_dot(int five, int nt, int64_t n, const void *w, const void *xq,
         const __m256i lo = _mm256_setr_epi16(a, a, a, a, bb, bb, bb, bb, a, a, a, a, bb, bb, bb, bb);
         sc_sel[C] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), _mm256_add_epi16(lo, _mm256_set1_epi16(2)), 1);
     }
-    const __m256i mn_sel = _mm256_setr_epi8(8, -1, 8, -1, 9, -1, 9, -1, 10, -1, 10, -1, 11, -1, 11, -1, 12, -1, 12,
-                                            -1, 13, -1, 13, -1, 14, -1, 14, -1, 15, -1, 15, -1);
-    __m512  acc[4];
-    __m256  accm[4];
+    __m512 acc[4], accm[4];
     const block_q8_k *y[4];
     for (int t = 0; t < nt; t++) {
-        y[t] = xrow(xq, stride, t);
+        y[t] = xrow(prep ? (const void *)prep->xq : xq, stride, t);
         acc[t] = _mm512_setzero_ps();
-        accm[t] = _mm256_setzero_ps();
+        accm[t] = _mm512_setzero_ps();
     }
-    /* With the rearranged activation (one token, nb <= Q45K_PERM_MAX) the row's scale bytes are unpacked four
-     * blocks at a time and its float scale products d * da and dmin * da computed up front; the block loop
-     * then reads both with broadcast loads. In the loop they cost ~16 uops per super-block and their chains
-     * (load, 5 shuffles/masks, broadcast, shuffle, multiply) held the loop back: without them it ran 1.4-1.9x
-     * faster. Same integers, same float products: the same bits as the per-block path. */
-    _Alignas(64) uint8_t scb[Q45K_PERM_MAX][16];
-    float dsc[Q45K_PERM_MAX][2];
-    if (perm) {
-        /* both structs start with d, dmin, scales[12] */
-#define K_SCALES(b) ((const block_q4_k *)((const uint8_t *)w + (size_t)(b) * bsz))->scales
-        int64_t b = 0;
-        for (; b + 4 <= nb; b += 4) {
-            __m512i sv = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)K_SCALES(b)));
-            sv = _mm512_inserti32x4(sv, _mm_loadu_si128((const __m128i *)K_SCALES(b + 1)), 1);
-            sv = _mm512_inserti32x4(sv, _mm_loadu_si128((const __m128i *)K_SCALES(b + 2)), 2);
-            sv = _mm512_inserti32x4(sv, _mm_loadu_si128((const __m128i *)K_SCALES(b + 3)), 3);
-            _mm512_store_si512(scb[b], k4_scales4(sv));
-        }
-        for (; b < nb; b++) _mm_store_si128((__m128i *)scb[b], k4_scales(K_SCALES(b)));
-#undef K_SCALES
-        for (b = 0; b < nb; b++) {
-            int dbits;
-            memcpy(&dbits, (const uint8_t *)w + (size_t)b * bsz, 4);
-            const __m128 dd = _mm_cvtph_ps(_mm_cvtsi32_si128(dbits));
-            dsc[b][0] = _mm_cvtss_f32(dd) * y[0][b].d;
-            dsc[b][1] = _mm_cvtss_f32(_mm_movehdup_ps(dd)) * y[0][b].d;
-        }
-    }
-    for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *blk = (const uint8_t *)w + (size_t)b * bsz;
-        const block_q4_k *x = (const block_q4_k *)blk; /* (d, dmin, scales: the same in block_q5_k) */
-        const uint8_t *qs = five ? ((const block_q5_k *)blk)->qs : x->qs;
-        prefetch_lines(blk, five ? 192 : 128);
-        float dw = 0, dmw = 0;
-        __m512i sc8; /* bytes: 8 scales, 8 mins */
-        if (perm) {
-            sc8 = _mm512_broadcast_i32x4(_mm_load_si128((const __m128i *)scb[b]));
-        } else {
-            int dbits;
-            memcpy(&dbits, x, 4);
-            const __m128 dd = _mm_cvtph_ps(_mm_cvtsi32_si128(dbits)); /* d, dmin */
-            dw = _mm_cvtss_f32(dd);
-            dmw = _mm_cvtss_f32(_mm_movehdup_ps(dd));
-            sc8 = _mm512_broadcast_i32x4(k4_scales(x->scales));
-        }
-        const __m256i mn16 = _mm256_shuffle_epi8(_mm512_castsi512_si256(sc8), mn_sel);
-        __m512i qhz = zero;
-        if (five) qhz = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)((const block_q5_k *)blk)->qh));
-        __m512i iacc[4][2];
+    for (int64_t c0 = 0; c0 < nb; c0 += Q45K_PERM_MAX) {
+        const int64_t  cn = nb - c0 < Q45K_PERM_MAX ? nb - c0 : Q45K_PERM_MAX;
+        const uint8_t *wc = (const uint8_t *)w + (size_t)c0 * bsz;
+        _Alignas(64) uint8_t scb[Q45K_PERM_MAX][16];
+        float dsc[4][2 * Q45K_PERM_MAX];
+        const block_q8_k *yc[4];
+        for (int t = 0; t < nt; t++) yc[t] = y[t] + c0;
+        for (int64_t b = 0; b < cn; b += 4)
+            q45k_chunk_scales(nt, wc + (size_t)b * bsz, bsz, cn - b < 4 ? (int)(cn - b) : 4, yc, prep, scb + b, dsc,
+                              b, accm);
+        for (int64_t b = 0; b < cn; b++) {
+            const int64_t  bg = c0 + b;
+            const uint8_t *blk = wc + (size_t)b * bsz;
+            const uint8_t *qs = five ? ((const block_q5_k *)blk)->qs : ((const block_q4_k *)blk)->qs;
+            prefetch_lines(blk, 192); /* 144- or 176-byte blocks: three lines cover each (two left every ninth line of a Q4_K row to a demand miss) */
+            const __m512i sc8 = _mm512_broadcast_i32x4(_mm_load_si128((const __m128i *)scb[b])); /* scales, mins */
+            __m512i qhz = zero;
+            if (five) qhz = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)((const block_q5_k *)blk)->qh));
+            __m512i iacc[4][2];
 #pragma GCC unroll 2
-        for (int C = 0; C < 2; C++) {
-            const __m512i q = _mm512_loadu_si512(qs + 64 * C);
-            __m512i lo = _mm512_and_si512(q, low4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
-            if (five) {
-                lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(qhz, qsel[C][0]), lo, b16);
-                hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(qhz, qsel[C][1]), hi, b16);
-            }
-            const __m512i scv = _mm512_shuffle_epi8(sc8, sc_sel[C]);
-            for (int t = 0; t < nt; t++) {
-                __m512i a0, a1;
-                if (perm) {
-                    a0 = _mm512_loadu_si512(perm + 256 * b + 128 * C);
-                    a1 = _mm512_loadu_si512(perm + 256 * b + 128 * C + 64);
-                } else {
-                    a0 = q45k_act(y[t][b].qs, C, 0);
-                    a1 = q45k_act(y[t][b].qs, C, 1);
+            for (int C = 0; C < 2; C++) {
+                const __m512i q = _mm512_loadu_si512(qs + 64 * C);
+                __m512i lo = _mm512_and_si512(q, low4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
+                if (five) {
+                    lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(qhz, qsel[C][0]), lo, b16);
+                    hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(qhz, qsel[C][1]), hi, b16);
                 }
-                /* u4 / u5 x s8 quads in s32 (|4 * 31 * 128| fits s16 for the pack) */
-                const __m512i r0 = _mm512_dpbusd_epi32(zero, lo, a0), r1 = _mm512_dpbusd_epi32(zero, hi, a1);
-                const __m512i s = _mm512_dpwssd_epi32(C ? iacc[t][0] : zero, _mm512_packs_epi32(r0, r1), scv);
-                iacc[t][C] = s;
+                const __m512i scv = _mm512_shuffle_epi8(sc8, sc_sel[C]);
+                for (int t = 0; t < nt; t++) {
+                    __m512i a0, a1;
+                    if (prep) {
+                        a0 = _mm512_load_si512(prep->perm + 256 * bg + 128 * C);
+                        a1 = _mm512_load_si512(prep->perm + 256 * bg + 128 * C + 64);
+                    } else {
+                        a0 = q45k_act(y[t][bg].qs, C, 0);
+                        a1 = q45k_act(y[t][bg].qs, C, 1);
+                    }
+                    /* u4 / u5 x s8 quads in s32 (|4 * 31 * 128| fits s16 for the pack) */
+                    const __m512i r0 = _mm512_dpbusd_epi32(zero, lo, a0), r1 = _mm512_dpbusd_epi32(zero, hi, a1);
+                    iacc[t][C] = _mm512_dpwssd_epi32(C ? iacc[t][0] : zero, _mm512_packs_epi32(r0, r1), scv);
+                }
             }
-        }
-        for (int t = 0; t < nt; t++) {
-            const float da = y[t][b].d, s_main = perm ? dsc[b][0] : dw * da, s_min = perm ? dsc[b][1] : dmw * da;
-            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(s_main), _mm512_cvtepi32_ps(iacc[t][1]), acc[t]);
-            __m256i mins = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[t][b].bsums), mn16);
-            accm[t] = _mm256_fmadd_ps(_mm256_set1_ps(s_min), _mm256_cvtepi32_ps(mins), accm[t]);
+            for (int t = 0; t < nt; t++)
+                acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(dsc[t][2 * b]), _mm512_cvtepi32_ps(iacc[t][1]), acc[t]);
         }
     }
-    for (int t = 0; t < nt; t++) out[t] = hsum512(acc[t]) - hsum256(accm[t]);
+    for (int t = 0; t < nt; t++) out[t] = hsum512(_mm512_sub_ps(acc[t], accm[t]));
 }
 
 static float dot_q4_k(int64_t n, const void *w, const void *x) { float r; q45k_dot(0, 1, n, w, x, 0, NULL, &r); return r; }
@@ -564,30 +592,81 @@ ROWS_FN(q8_0_plain, q80_dot(1, n, wr, x, 0, y + r))
 typedef struct q80_prep {
     __m512i a;    /* the pair's 64 activation bytes */
     __m512i negc; /* -128 * (sum of the 4 activations) per s32 lane */
-    __m512  da;   /* lanes 0..7: d of block 2i, 8..15: d of block 2i + 1 */
 } q80_prep;
-#define Q80_PREP_MAX 128 /* pairs (rows of up to 8192 values; 24 KiB on the stack); longer rows take rows_q8_0_plain */
+#define Q80_PREP_MAX 128 /* pairs (rows of up to 8192 values; 16 KiB on the stack); longer rows take rows_q8_0_plain */
 
-INLINE float q80_dot_prep(int64_t n, const block_q8_0 *x, const q80_prep *pp, const block_q8_0 *y) {
-    const int64_t nb = n / QK8_0;
-    const __m512i bidx = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-    const __m512i flip = _mm512_set1_epi8((char)0x80);
-    __m512 acc = _mm512_setzero_ps();
-    int64_t b = 0;
-    for (; b + 2 <= nb; b += 2) {
-        prefetch_lines(x + b, 68);
-        const q80_prep *P = pp + b / 2;
-        const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)x[b].qs)),
-                                             _mm256_loadu_si256((const __m256i *)x[b + 1].qs), 1);
-        const __m512i p = _mm512_dpbusd_epi32(P->negc, _mm512_xor_si512(q, flip), P->a);
-        const __m128 dw = _mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)x[b].d | (uint32_t)x[b + 1].d << 16)));
-        const __m512 s = _mm512_mul_ps(_mm512_permutexvar_ps(bidx, _mm512_castps128_ps512(dw)), P->da);
-        acc = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(p), acc);
-    }
-    if (b < nb) acc = q80_odd_block(acc, x + b, y + b); /* as q80_dot */
+/* one pair of blocks: acc += s x sum(w * a) per lane, s = dw * da (lanes 0..7 block 2i, 8..15 block 2i + 1) */
+INLINE __m512 q80_pair_fma(__m512 acc, const block_q8_0 *x, const q80_prep *P, __m512 s) {
+    const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)x[0].qs)),
+                                         _mm256_loadu_si256((const __m256i *)x[1].qs), 1);
+    const __m512i p = _mm512_dpbusd_epi32(P->negc, _mm512_xor_si512(q, _mm512_set1_epi8((char)0x80)), P->a);
+    return _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(p), acc);
+}
+
+/* dw * da of eight consecutive blocks: the scales gathered in two general registers (loads and integer ops,
+ * off the vector ports), converted and multiplied once; each pair then takes its two with one permute. Per
+ * pair this replaces a move, an insert, a convert, a permute and a multiply, most of them on port 5, which
+ * with the weights' insert and the products was the kernel's limit. The lane values are the products
+ * q80_dot forms, so the result is the same. */
+INLINE __m256 q80_scales8(const block_q8_0 *x, const float *da) {
+    uint64_t lo = (uint64_t)x[0].d | (uint64_t)x[1].d << 16 | (uint64_t)x[2].d << 32 | (uint64_t)x[3].d << 48;
+    uint64_t hi = (uint64_t)x[4].d | (uint64_t)x[5].d << 16 | (uint64_t)x[6].d << 32 | (uint64_t)x[7].d << 48;
+    __asm__("" : "+r"(lo), "+r"(hi)); /* keeps the compiler from rebuilding this with vector shuffles */
+    return _mm256_mul_ps(_mm256_cvtph_ps(_mm_set_epi64x((long long)hi, (long long)lo)), _mm256_loadu_ps(da));
+}
+
+/* the pair (lanes 0..7: block 2k, 8..15: block 2k + 1) of an eight-block scale vector */
+INLINE __m512 q80_pair_scale(__m256 s8, int k) {
+    const int     e = 2 * k, o = 2 * k + 1;
+    const __m512i idx = _mm512_set_epi32(o, o, o, o, o, o, o, o, e, e, e, e, e, e, e, e);
+    return _mm512_permutexvar_ps(idx, _mm512_castps256_ps512(s8));
+}
+
+INLINE __m512 q80_pair_scale1(const block_q8_0 *x, const float *da) {
+    const __m128 s = _mm_mul_ps(_mm_cvtph_ps(_mm_insert_epi16(_mm_cvtsi32_si128(x[0].d), x[1].d, 1)),
+                                _mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)da)));
+    return _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+                                 _mm512_castps128_ps512(s));
+}
+
+INLINE float q80_finish(__m512 acc, int64_t nb, const block_q8_0 *x, const block_q8_0 *y) {
+    if (nb & 1) acc = q80_odd_block(acc, x + nb - 1, y + nb - 1); /* as q80_dot */
     return hsum256(_mm256_add_ps(_mm512_castps512_ps256(acc), _mm512_extractf32x8_ps(acc, 1)));
 }
 
+/* Four pairs of one row at x (prefetched ahead), the step of q80_rows_prep */
+INLINE __m512 q80_quad(__m512 acc, const block_q8_0 *x, const q80_prep *pp, const float *da) {
+    prefetch_lines(x, 4 * 68);
+    const __m256 s8 = q80_scales8(x, da);
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) acc = q80_pair_fma(acc, x + 2 * k, pp + k, q80_pair_scale(s8, k));
+    return acc;
+}
+
+/* nr (1 or 2) rows in one pass over the prepared activation, four pairs per step: independent accumulator
+ * chains, each row's operations those of q80_dot. da: the activation's block scales as f32. */
+INLINE void q80_rows_prep(int nr, int64_t n, const block_q8_0 *x0, const block_q8_0 *x1, const q80_prep *pp,
+                          const float *da, const block_q8_0 *y, float *o0, float *o1) {
+    const int64_t nb = n / QK8_0, np = nb / 2;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 4 <= np; i += 4) {
+        acc0 = q80_quad(acc0, x0 + 2 * i, pp + i, da + 2 * i);
+        if (nr == 2) acc1 = q80_quad(acc1, x1 + 2 * i, pp + i, da + 2 * i);
+    }
+    for (; i < np; i++) {
+        prefetch_lines(x0 + 2 * i, 68);
+        acc0 = q80_pair_fma(acc0, x0 + 2 * i, pp + i, q80_pair_scale1(x0 + 2 * i, da + 2 * i));
+        if (nr == 2) {
+            prefetch_lines(x1 + 2 * i, 68);
+            acc1 = q80_pair_fma(acc1, x1 + 2 * i, pp + i, q80_pair_scale1(x1 + 2 * i, da + 2 * i));
+        }
+    }
+    *o0 = q80_finish(acc0, nb, x0, y);
+    if (nr == 2) *o1 = q80_finish(acc1, nb, x1, y);
+}
+
+#define Q80_ROW(r) ((const block_q8_0 *)((const char *)w + rb * (size_t)(r)))
 static void rows_q8_0(int64_t n, const void *w, size_t rb, int64_t nr, const void *x, float *y) {
     const int64_t np = n / QK8_0 / 2;
     if (np > Q80_PREP_MAX) {
@@ -596,48 +675,44 @@ static void rows_q8_0(int64_t n, const void *w, size_t rb, int64_t nr, const voi
     }
     const block_q8_0 *ya = x;
     q80_prep pp[Q80_PREP_MAX];
-    const __m512i bidx = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    float da[2 * Q80_PREP_MAX];
     for (int64_t i = 0; i < np; i++) {
         const block_q8_0 *yb = ya + 2 * i;
         pp[i].a = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)yb[0].qs)),
                                      _mm256_loadu_si256((const __m256i *)yb[1].qs), 1);
         const __m512i c = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)0x80), pp[i].a);
         pp[i].negc = _mm512_sub_epi32(_mm512_setzero_si512(), c);
-        const __m128 da = _mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)yb[0].d | (uint32_t)yb[1].d << 16)));
-        pp[i].da = _mm512_permutexvar_ps(bidx, _mm512_castps128_ps512(da));
+        da[2 * i] = _cvtsh_ss(yb[0].d);
+        da[2 * i + 1] = _cvtsh_ss(yb[1].d);
     }
     const int64_t h = nr / 2;
     const char *end = (const char *)w + rb * (size_t)nr;
     prefetch_head(w, end);
     prefetch_head((const char *)w + rb * (size_t)h, end);
     for (int64_t i = 0; i < h; i++) { /* two interleaved streams, as ROWS_FN */
-        y[i] = q80_dot_prep(n, (const block_q8_0 *)((const char *)w + rb * (size_t)i), pp, ya);
-        y[i + h] = q80_dot_prep(n, (const block_q8_0 *)((const char *)w + rb * (size_t)(i + h)), pp, ya);
+        q80_rows_prep(2, n, Q80_ROW(i), Q80_ROW(i + h), pp, da, ya, y + i, y + i + h);
     }
-    for (int64_t r = 2 * h; r < nr; r++) y[r] = q80_dot_prep(n, (const block_q8_0 *)((const char *)w + rb * (size_t)r), pp, ya);
+    for (int64_t r = 2 * h; r < nr; r++) {
+        q80_rows_prep(1, n, Q80_ROW(r), NULL, pp, da, ya, y + r, NULL);
+    }
 }
+#undef Q80_ROW
 ROWS_FN(q4_0, blk32_dot(B_Q4_0, 1, n, wr, x, 0, y + r))
 ROWS_FN(q5_0, blk32_dot(B_Q5_0, 1, n, wr, x, 0, y + r))
 ROWS_FN(q4_1, blk32_dot(B_Q4_1, 1, n, wr, x, 0, y + r))
 ROWS_FN(q5_1, blk32_dot(B_Q5_1, 1, n, wr, x, 0, y + r))
-typedef struct q45k_rows_act {
-    const void   *xq;
-    const int8_t *perm;
-} q45k_rows_act;
 #define Q45K_ROWS(name, five)                                                                                  \
     ROWS_FN(name##_plain, q45k_dot(five, 1, n, wr, x, 0, NULL, y + r))                                        \
-    ROWS_FN(name##_perm, q45k_dot(five, 1, n, wr, ((const q45k_rows_act *)x)->xq, 0,                         \
-                                  ((const q45k_rows_act *)x)->perm, y + r))                                   \
+    ROWS_FN(name##_prep, q45k_dot(five, 1, n, wr, NULL, 0, (const q45k_prep *)x, y + r))                      \
     static void rows_##name(int64_t n, const void *w, size_t rb, int64_t nr, const void *x, float *y) {        \
         const int64_t nb = n / QK_K;                                                                           \
         if (nb > Q45K_PERM_MAX) {                                                                               \
             rows_##name##_plain(n, w, rb, nr, x, y);                                                           \
             return;                                                                                            \
         }                                                                                                      \
-        _Alignas(64) int8_t perm[Q45K_PERM_MAX * QK_K];                                                         \
-        q45k_perm(x, nb, perm);                                                                                 \
-        const q45k_rows_act a = {x, perm};                                                                     \
-        rows_##name##_perm(n, w, rb, nr, &a, y);                                                               \
+        q45k_prep p;                                                                                           \
+        q45k_prep_act(x, nb, &p);                                                                              \
+        rows_##name##_prep(n, w, rb, nr, &p, y);                                                               \
     }
 Q45K_ROWS(q4_k, 0)
 Q45K_ROWS(q5_k, 1)

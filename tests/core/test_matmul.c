@@ -385,6 +385,19 @@ static void check_long_rows(loom_dtype t, int64_t n_in) {
     loom_free(W), loom_free(x), loom_free(y), loom_free(xq);
 }
 
+/* The AVX-512 matvec kernels step through a row four blocks (K-quants) or four block pairs (Q8_0) at a time
+ * with a remainder: every remainder, and an odd last Q8_0 block, equals vec_dot bit for bit. */
+Test(matmul, row_remainders_equal_vec_dot) {
+    const int64_t blocks[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 17};
+    for (int bi = 0; bi < 11; bi++) {
+        check_long_rows(LOOM_Q8_0, 32 * blocks[bi]);
+        check_long_rows(LOOM_Q8_0, 32 * (8 * blocks[bi] + 1));
+        check_long_rows(LOOM_Q4_K, 256 * blocks[bi]);
+        check_long_rows(LOOM_Q5_K, 256 * blocks[bi]);
+        check_long_rows(LOOM_Q6_K, 256 * blocks[bi]);
+    }
+}
+
 Test(matmul, long_rows_equal_vec_dot) {
     check_long_rows(LOOM_Q8_0, 8192 + 96);
     check_long_rows(LOOM_Q4_K, 16384);
