@@ -89,7 +89,7 @@ typedef struct f32_job {
     int64_t                      n_in, n_out, n_tok;
     const float                 *X;
     float                       *Y;
-    float                       *ap;  /* per GEMM_KC block of inputs: [n_tb][kc][mr] (see f32_ap) */
+    float                       *ap;  /* per block of k->kc inputs: [n_tb][kc][mr] (see f32_ap) */
     uint8_t                     *thr; /* per-thread bp buffers */
     size_t                       thr_bytes;
     int64_t                      n_tb, n_pn;
@@ -111,8 +111,8 @@ static void f32_pack_worker(void *ctx, int ith, int nth) {
     for (int64_t tb = b; tb < e; tb++) {
         int64_t t0 = tb * mr;
         int nv = (int)(j->n_tok - t0 < mr ? j->n_tok - t0 : mr);
-        for (int64_t k0 = 0; k0 < j->n_in; k0 += GEMM_KC) {
-            const int kc = (int)(j->n_in - k0 < GEMM_KC ? j->n_in - k0 : GEMM_KC);
+        for (int64_t k0 = 0; k0 < j->n_in; k0 += j->k->kc) {
+            const int kc = (int)(j->n_in - k0 < j->k->kc ? j->n_in - k0 : j->k->kc);
             j->k->pack_x(j->X + k0, j->n_in, kc, t0, nv, f32_ap(j, k0, kc, tb));
         }
     }
@@ -125,8 +125,8 @@ static void f32_worker(void *ctx, int ith, int nth) {
     int64_t pb = 0, pe = j->n_pn, tbb = 0, tbe = j->n_tb;
     if (j->n_pn >= nth) split(j->n_pn, ith, nth, &pb, &pe);
     else split(j->n_tb, ith, nth, &tbb, &tbe);
-    for (int64_t k0 = 0; k0 < j->n_in; k0 += GEMM_KC) {
-        const int kc = (int)(j->n_in - k0 < GEMM_KC ? j->n_in - k0 : GEMM_KC);
+    for (int64_t k0 = 0; k0 < j->n_in; k0 += j->k->kc) {
+        const int kc = (int)(j->n_in - k0 < j->k->kc ? j->n_in - k0 : j->k->kc);
         for (int64_t p = pb; p < pe; p++) {
             const int64_t o0 = p * nr;
             const int nv = (int)(j->n_out - o0 < nr ? j->n_out - o0 : nr);
@@ -155,7 +155,7 @@ static int gemm_f32(loom_pool *pool, const loom_gemm_f32_kernels *k, float *Y, c
     j.n_tb = (n_tok + k->mr - 1) / k->mr;
     j.n_pn = (n_out + k->nr - 1) / k->nr;
     size_t ap_bytes, total;
-    j.thr_bytes = ALIGN_UP((size_t)GEMM_KC * (size_t)k->nr * sizeof(float));
+    j.thr_bytes = ALIGN_UP((size_t)k->kc * (size_t)k->nr * sizeof(float));
     if (!loom_size_mul((size_t)j.n_tb * (size_t)k->mr, (size_t)n_in * sizeof(float), &ap_bytes)) return -1;
     ap_bytes = ALIGN_UP(ap_bytes);
     if (!loom_size_add(ap_bytes, j.thr_bytes * (size_t)nth, &total)) return -1;

@@ -59,10 +59,9 @@ void loom_gemm_scratch_release(void);
 
 /* ==== f32 engine kernels (one table per ISA) ==== */
 
-#define GEMM_KC 256 /* inputs per weight panel block (f32 engine) */
-
 typedef struct loom_gemm_f32_kernels {
     int mr, nr; /* micro-tile: mr tokens x nr outputs (nr a multiple of the vector width) */
+    int kc;     /* inputs per weight panel block: the product makes one pass over Y per block */
     /* bp[k][nr] (k < kc) = W[o0 + j][k0 + k] as f32 for j < nv, 0 for nv <= j < nr. */
     void (*pack_w)(loom_dtype wt, const void *W, size_t row_bytes, int64_t o0, int nv, int64_t k0, int kc,
                    float *bp);
