@@ -93,6 +93,7 @@ typedef struct f32_job {
     uint8_t                     *thr; /* per-thread bp buffers */
     size_t                       thr_bytes;
     int64_t                      n_tb, n_pn;
+    _Atomic int64_t              next_panel; /* the first panel no thread has taken */
 } f32_job;
 
 /* Token block tb's packed activations for the input block from k0 (kc inputs). The blocks of one k0 are
@@ -118,32 +119,45 @@ static void f32_pack_worker(void *ctx, int ith, int nth) {
     }
 }
 
-static void f32_worker(void *ctx, int ith, int nth) {
-    const f32_job *j = ctx;
+/* Panel p (nr outputs) over token blocks [tbb, tbe), every input block in order (the kernel adds each
+ * block's sums to Y), so a panel's results do not depend on which thread computes it. */
+static void f32_panel(const f32_job *j, int64_t p, int64_t tbb, int64_t tbe, float *bp) {
     const int mr = j->k->mr, nr = j->k->nr;
-    float *bp = (float *)(j->thr + (size_t)ith * j->thr_bytes);
-    int64_t pb = 0, pe = j->n_pn, tbb = 0, tbe = j->n_tb;
-    if (j->n_pn >= nth) split(j->n_pn, ith, nth, &pb, &pe);
-    else split(j->n_tb, ith, nth, &tbb, &tbe);
+    const int64_t o0 = p * nr;
+    const int nv = (int)(j->n_out - o0 < nr ? j->n_out - o0 : nr);
     for (int64_t k0 = 0; k0 < j->n_in; k0 += j->k->kc) {
         const int kc = (int)(j->n_in - k0 < j->k->kc ? j->n_in - k0 : j->k->kc);
-        for (int64_t p = pb; p < pe; p++) {
-            const int64_t o0 = p * nr;
-            const int nv = (int)(j->n_out - o0 < nr ? j->n_out - o0 : nr);
-            j->k->pack_w(j->wt, j->W, j->row_bytes, o0, nv, k0, kc, bp);
-            for (int64_t tb = tbb; tb < tbe; tb++) {
-                const int64_t t0 = tb * mr;
-                const int mv = (int)(j->n_tok - t0 < mr ? j->n_tok - t0 : mr);
-                const float *ap = f32_ap(j, k0, kc, tb);
-                if (tb + 1 < tbe) /* the next block's Y rows: strided by n_out, they miss L2 and stall the epilogue */
-                    for (int i = 0; i < mr && t0 + mr + i < j->n_tok; i++) {
-                        const char *y = (const char *)(j->Y + (size_t)(t0 + mr + i) * (size_t)j->n_out + o0);
-                        __builtin_prefetch(y, 1);
-                        __builtin_prefetch(y + (size_t)nv * sizeof(float) - 1, 1);
-                    }
-                j->k->kernel(kc, ap, bp, j->Y + (size_t)t0 * (size_t)j->n_out + o0, (size_t)j->n_out, mv, nv, k0 > 0);
-            }
+        j->k->pack_w(j->wt, j->W, j->row_bytes, o0, nv, k0, kc, bp);
+        for (int64_t tb = tbb; tb < tbe; tb++) {
+            const int64_t t0 = tb * mr;
+            const int mv = (int)(j->n_tok - t0 < mr ? j->n_tok - t0 : mr);
+            const float *ap = f32_ap(j, k0, kc, tb);
+            if (tb + 1 < tbe) /* the next block's Y rows: strided by n_out, they miss L2 and stall the epilogue */
+                for (int i = 0; i < mr && t0 + mr + i < j->n_tok; i++) {
+                    const char *y = (const char *)(j->Y + (size_t)(t0 + mr + i) * (size_t)j->n_out + o0);
+                    __builtin_prefetch(y, 1);
+                    __builtin_prefetch(y + (size_t)nv * sizeof(float) - 1, 1);
+                }
+            j->k->kernel(kc, ap, bp, j->Y + (size_t)t0 * (size_t)j->n_out + o0, (size_t)j->n_out, mv, nv, k0 > 0);
         }
+    }
+}
+
+/* Threads take output panels by guided self-scheduling (loom_pool_take), as the decode matvecs take rows: a
+ * static split waits at the end of every product for whichever vCPU the VM slowed (a ViT tile is ~140
+ * products). With fewer panels than threads they split the token blocks instead. Taking two or four panels
+ * per pass over the activations (to halve their L3 reads) measured no different here. */
+static void f32_worker(void *ctx, int ith, int nth) {
+    f32_job *j = ctx;
+    float *bp = (float *)(j->thr + (size_t)ith * j->thr_bytes);
+    if (j->n_pn >= nth) {
+        int64_t p0, p1;
+        while (loom_pool_take(&j->next_panel, j->n_pn, nth, 1, &p0, &p1))
+            for (int64_t p = p0; p < p1; p++) f32_panel(j, p, 0, j->n_tb, bp);
+    } else {
+        int64_t tbb, tbe;
+        split(j->n_tb, ith, nth, &tbb, &tbe);
+        for (int64_t p = 0; p < j->n_pn; p++) f32_panel(j, p, tbb, tbe, bp);
     }
 }
 
@@ -164,6 +178,7 @@ static int gemm_f32(loom_pool *pool, const loom_gemm_f32_kernels *k, float *Y, c
     j.ap = (float *)s;
     j.thr = s + ap_bytes;
     loom_pool_run(j.n_tb > 1 ? pool : NULL, f32_pack_worker, &j);
+    atomic_init(&j.next_panel, 0);
     loom_pool_run(pool, f32_worker, &j);
     return 0;
 }
