@@ -199,7 +199,8 @@ INLINE void q45k_dot(int five, int nt, int64_t n, const void *w, const void *xq,
     }
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *blk = (const uint8_t *)w + (size_t)b * bsz;
-        prefetch_lines(blk, 192); /* 144- or 176-byte blocks: three lines cover each (two left every ninth line of a Q4_K row to a demand miss) */
+        /* three lines for a 144- or 176-byte block: two left every ninth line of a Q4_K row to a demand miss */
+        prefetch_lines(blk, 192);
         const block_q4_k *x4 = (const block_q4_k *)blk;
         const uint8_t *qs = five ? ((const block_q5_k *)blk)->qs : x4->qs;
         const float dw = _cvtsh_ss(x4->d), dmw = _cvtsh_ss(x4->dmin);

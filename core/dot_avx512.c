@@ -420,7 +420,8 @@ INLINE void q45k_dot(int five, int nt, int64_t n, const void *w, const void *xq,
             const int64_t  bg = c0 + b;
             const uint8_t *blk = wc + (size_t)b * bsz;
             const uint8_t *qs = five ? ((const block_q5_k *)blk)->qs : ((const block_q4_k *)blk)->qs;
-            prefetch_lines(blk, 192); /* 144- or 176-byte blocks: three lines cover each (two left every ninth line of a Q4_K row to a demand miss) */
+            /* three lines for a 144- or 176-byte block: two left every ninth line of a Q4_K row to a demand miss */
+            prefetch_lines(blk, 192);
             const __m512i sc8 = _mm512_broadcast_i32x4(_mm_load_si128((const __m128i *)scb[b])); /* scales, mins */
             __m512i qhz = zero;
             if (five) qhz = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)((const block_q5_k *)blk)->qh));
