@@ -28,6 +28,7 @@
 #include "core/alloc.h"
 #include "core/gguf.h"
 #include "core/log.h"
+#include "core/matmul.h"
 #include "core/roofline.h"
 #include "fusion/lm.h"
 #include "vision/vit.h"
@@ -357,6 +358,7 @@ int cmd_bench(int argc, char **argv) {
             tg_ratio_peak_r.v[tg_ratio_peak_r.n++] = peak_r > 0 ? tg.v[r] * bytes_tok / peak_r : 0;
             probe_prev = probe_next;
         }
+        const int probe_streams = probe ? loom_bw_probe_streams(probe) : 0;
         loom_bw_probe_free(probe);
         loom_lm_profile prof;
         loom_lm_session_get_profile(s, &prof);
@@ -383,6 +385,8 @@ int cmd_bench(int argc, char **argv) {
             arr = json_array();
             for (int r = 0; r < tg_peak.n; r++) json_array_append_new(arr, json_real(tg_peak.v[r] / 1e9));
             json_object_set_new(js, "tg_peak_read_bw_gbs", arr);
+            json_object_set_new(js, "probe_streams_per_thread", json_integer(probe_streams));
+            json_object_set_new(js, "matvec_row_streams_per_thread", json_integer(loom_row_streams()));
         }
         double pp_ops_tok = 2 * (c.macs_per_token + (o.n_prompt ? attn_pp / o.n_prompt + c.head_macs / o.n_prompt : 0));
         double pp_peak = c.quantized ? peak_int8 : peak_f32;
@@ -404,6 +408,10 @@ int cmd_bench(int argc, char **argv) {
             printf("\ntg against the peak probe (best of 8 passes before and after each repetition, %.2f GB/s ± %.2f): "
                    "ratio %.3f ± %.3f\n",
                    tg_peak_mean / 1e9, tg_peak_sd / 1e9, tg_ratio_peak, tg_ratio_peak_sd);
+        if (!o.json && o.n_gen)
+            printf("read loop of the probe: %d stream%s per thread (the faster of one and two in its last best-of pass); "
+                   "matvec rows: %d per thread (LOOM_ROW_STREAMS=1|2 overrides)\n",
+                   probe_streams, probe_streams == 1 ? "" : "s", loom_row_streams());
         if (o.profile && o.n_gen && prof.evals > 0) {
             json_t *parts = json_object();
             const double total = profile_seconds(&prof);

@@ -668,10 +668,10 @@ INLINE void q80_rows_prep(int nr, int64_t n, const block_q8_0 *x0, const block_q
 }
 
 #define Q80_ROW(r) ((const block_q8_0 *)((const char *)w + rb * (size_t)(r)))
-static void rows_q8_0(int64_t n, const void *w, size_t rb, int64_t nr, const void *x, float *y) {
+static void rows_q8_0(int64_t n, const void *w, size_t rb, int64_t nr, const void *x, float *y, int streams) {
     const int64_t np = n / QK8_0 / 2;
     if (np > Q80_PREP_MAX) {
-        rows_q8_0_plain(n, w, rb, nr, x, y);
+        rows_q8_0_plain(n, w, rb, nr, x, y, streams);
         return;
     }
     const block_q8_0 *ya = x;
@@ -686,10 +686,10 @@ static void rows_q8_0(int64_t n, const void *w, size_t rb, int64_t nr, const voi
         da[2 * i] = _cvtsh_ss(yb[0].d);
         da[2 * i + 1] = _cvtsh_ss(yb[1].d);
     }
-    const int64_t h = nr / 2;
+    const int64_t h = streams == 2 ? nr / 2 : 0;
     const char *end = (const char *)w + rb * (size_t)nr;
     prefetch_head(w, end);
-    prefetch_head((const char *)w + rb * (size_t)h, end);
+    if (h) prefetch_head((const char *)w + rb * (size_t)h, end);
     for (int64_t i = 0; i < h; i++) { /* two interleaved streams, as ROWS_FN */
         q80_rows_prep(2, n, Q80_ROW(i), Q80_ROW(i + h), pp, da, ya, y + i, y + i + h);
     }
@@ -705,15 +705,16 @@ ROWS_FN(q5_1, blk32_dot(B_Q5_1, 1, n, wr, x, 0, y + r))
 #define Q45K_ROWS(name, five)                                                                                  \
     ROWS_FN(name##_plain, q45k_dot(five, 1, n, wr, x, 0, NULL, y + r))                                        \
     ROWS_FN(name##_prep, q45k_dot(five, 1, n, wr, NULL, 0, (const q45k_prep *)x, y + r))                      \
-    static void rows_##name(int64_t n, const void *w, size_t rb, int64_t nr, const void *x, float *y) {        \
+    static void rows_##name(int64_t n, const void *w, size_t rb, int64_t nr, const void *x, float *y,          \
+                            int streams) {                                                                     \
         const int64_t nb = n / QK_K;                                                                           \
         if (nb > Q45K_PERM_MAX) {                                                                               \
-            rows_##name##_plain(n, w, rb, nr, x, y);                                                           \
+            rows_##name##_plain(n, w, rb, nr, x, y, streams);                                                  \
             return;                                                                                            \
         }                                                                                                      \
         q45k_prep p;                                                                                           \
         q45k_prep_act(x, nb, &p);                                                                              \
-        rows_##name##_prep(n, w, rb, nr, &p, y);                                                               \
+        rows_##name##_prep(n, w, rb, nr, &p, y, streams);                                                      \
     }
 Q45K_ROWS(q4_k, 0)
 Q45K_ROWS(q5_k, 1)

@@ -19,16 +19,18 @@ INLINE void prefetch_head(const void *begin, const void *end) {
 }
 
 /* y[r] = dot(row r) for n_rows consecutive rows: the same inlined kernel as dot_* (bit-identical results),
- * with the loop-invariant constants hoisted out of the row loop. The range is walked as two interleaved streams
- * (rows r and r + n_rows/2 in turn), each with its own software prefetch ahead of it: one core reads ~7 % more
- * per second from two streams than from one (Q6_K matvec, 339 MB, 1 and 2 threads, A/B on the same buffers),
- * because one stream's misses in flight stop short of what the core can keep outstanding. */
+ * with the loop-invariant constants hoisted out of the row loop. With streams == 2 the range is walked as two
+ * interleaved streams (rows r and r + n_rows/2 in turn), each with its own software prefetch ahead of it: an
+ * Intel core read ~7 % more per second from two streams than from one (Q6_K matvec, 339 MB, 1 and 2 threads,
+ * A/B on the same buffers), one stream's misses in flight stopping short of what the core keeps outstanding;
+ * a Zen 4 core reads more from one (loom_row_streams). */
 #define ROWS_FN(name, call)                                                                                    \
-    static void rows_##name(int64_t n, const void *w, size_t rb, int64_t nr, const void *x, float *y) {        \
-        const int64_t h = nr / 2;                                                                              \
+    static void rows_##name(int64_t n, const void *w, size_t rb, int64_t nr, const void *x, float *y,          \
+                            int streams) {                                                                     \
+        const int64_t h = streams == 2 ? nr / 2 : 0;                                                           \
         const char *end = (const char *)w + rb * (size_t)nr;                                                   \
         prefetch_head(w, end);                                                                                 \
-        prefetch_head((const char *)w + rb * (size_t)h, end);                                                  \
+        if (h) prefetch_head((const char *)w + rb * (size_t)h, end);                                           \
         for (int64_t i = 0; i < h; i++) {                                                                      \
             int64_t r = i;                                                                                     \
             const void *wr = (const char *)w + rb * (size_t)r;                                                 \

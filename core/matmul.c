@@ -218,6 +218,7 @@ typedef struct mv_part {
 
 typedef struct mv_plan {
     int     n_parts;
+    int     streams;                    /* loom_row_streams(), read once per dispatch */
     int64_t n_in;
     size_t  total;                      /* bytes of all parts */
     int64_t unit0[MV_MAX_PARTS + 1];    /* first ROW_ALIGN-row unit of each part; unit0[n_parts] = all units */
@@ -238,9 +239,9 @@ static void mv_units(const mv_plan *pl, int64_t u0, int64_t u1) {
         u0 = end_u;
         const uint8_t *W = p->W + (size_t)b * p->row_bytes;
         if (p->rows) {
-            p->rows(pl->n_in, W, p->row_bytes, e - b, p->xq, p->y + b);
-        } else { /* two interleaved row streams, as the rows_* kernels walk them (see core/dot_avx512.c) */
-            const int64_t nr = e - b, h = nr / 2;
+            p->rows(pl->n_in, W, p->row_bytes, e - b, p->xq, p->y + b, pl->streams);
+        } else { /* the row streams the rows_* kernels walk (core/dot_rows.h) */
+            const int64_t nr = e - b, h = pl->streams == 2 ? nr / 2 : 0;
             for (int64_t o = 0; o < h; o++) {
                 p->y[b + o] = p->dot(pl->n_in, W + (size_t)o * p->row_bytes, p->xq);
                 p->y[b + o + h] = p->dot(pl->n_in, W + (size_t)(o + h) * p->row_bytes, p->xq);
@@ -283,7 +284,7 @@ static int mv_run(loom_pool *pool, const loom_matmul_job *jobs, int n_jobs, int6
         if (need_q80) k->quant_q8_0(x, buf, n_in);
         if (need_q8k) k->quant_q8_k(x, buf + sz80, n_in);
     }
-    mv_plan pl = {.n_in = n_in};
+    mv_plan pl = {.n_in = n_in, .streams = loom_row_streams()};
     int64_t rows = 0;
     for (int j = 0; j < n_jobs; j++) {
         if (jobs[j].n_out == 0) continue;

@@ -27,6 +27,7 @@ typedef enum loom_isa { LOOM_ISA_SCALAR = 0, LOOM_ISA_AVX2 = 1, LOOM_ISA_AVX512 
 
 typedef struct loom_cpu_features {
     int avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512vnni, avx512bf16, avxvnni;
+    int amd, family, model; /* vendor AuthenticAMD; display family and model (CPUID leaf 1) */
 } loom_cpu_features;
 
 const loom_cpu_features *loom_cpu_features_get(void);
@@ -34,6 +35,13 @@ loom_isa    loom_isa_best(void);              /* highest ISA the kernels can use
 void        loom_isa_force(loom_isa isa);     /* tests/bench: pin the dispatch (clamped to what the CPU has) */
 const char *loom_isa_name(loom_isa isa);
 loom_isa    loom_isa_active(void);            /* what loom_vec_dot/matvec/matmul dispatch to now (best or forced) */
+
+/* How many interleaved streams of weight rows each thread's share of a matvec is walked as: 1 or 2. The
+ * faster one depends on the core's prefetchers (docs/PERF.md, stop 16): 2 on the Intel Xeons measured here,
+ * 1 on Zen 4, where two streams read up to ~20 % less. LOOM_ROW_STREAMS=1|2 overrides the CPU's default.
+ * Results are the same bits either way. */
+int  loom_row_streams(void);
+void loom_row_streams_force(int streams); /* tests/bench: 1 or 2; 0 restores the default */
 
 /* Activation format for weights of type wt, and its size for n values. */
 loom_dtype loom_vec_dot_type(loom_dtype wt);

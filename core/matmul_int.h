@@ -12,9 +12,10 @@
  *                        Optional (NULL -> four dot calls). It must give out[k] bit-identical to
  *                        dot[wt](n, w, xq + k*xq_stride): the same operations in the same order per token,
  *                        only interleaved so one weight load (and unpack) serves four tokens.
- *   rows[wt](n, w, row_bytes, n_rows, xq, y) = y[r] = dot[wt](n, w + r*row_bytes, xq) for r < n_rows, bit for
- *                        bit: the matvec kernel over one thread's contiguous range of rows (it prefetches the
- *                        range as one stream). Optional (NULL -> dot per row).
+ *   rows[wt](n, w, row_bytes, n_rows, xq, y, streams) = y[r] = dot[wt](n, w + r*row_bytes, xq) for r < n_rows,
+ *                        bit for bit: the matvec kernel over one thread's contiguous range of rows, walked as
+ *                        `streams` (1 or 2, loom_row_streams) interleaved streams, each prefetched ahead.
+ *                        Optional (NULL -> dot per row).
  *   quant_q8_0 / quant_q8_k: activation quantizers; every ISA gives bit-identical blocks (same scale formula,
  *                        round-half-even, same clamp), so the choice of ISA never changes a result upstream of
  *                        the dot products.
@@ -38,7 +39,8 @@
 typedef float (*loom_dot_fn)(int64_t n, const void *w, const void *xq);
 typedef void (*loom_dot4_fn)(int64_t n, const void *w, const void *xq, size_t xq_stride, float *out);
 typedef void (*loom_quant_fn)(const float *x, void *xq, int64_t n);
-typedef void (*loom_rows_fn)(int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *xq, float *y);
+typedef void (*loom_rows_fn)(int64_t n, const void *w, size_t row_bytes, int64_t n_rows, const void *xq, float *y,
+                             int streams);
 
 typedef struct loom_kernels {
     loom_dot_fn   dot[LOOM_DTYPE_COUNT];  /* NULL: type not supported */

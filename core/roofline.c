@@ -13,18 +13,21 @@ typedef struct bw_job {
     const unsigned char *buf;
     size_t               bytes;
     int                  avx2;
+    int                  streams; /* per thread: 1 or 2 */
     _Alignas(64) uint64_t sink[64 * 8];
 } bw_job;
 
 /* The probe gets the same help the kernels get (wide loads, software prefetch 2 KiB ahead: the hardware
- * prefetcher stops at 4 KiB page boundaries, see core/dot_avx512.c; and interleaved streams per thread, at
- * least as many as the matvec row ranges walk, see core/dot_rows.h), so "ratio to bandwidth" compares the
- * kernels with the best a plain read loop reaches here, not with a handicapped loop. With one stream per
- * thread the probe read less than the Q6_K output head did on a Zen 3 VM (ratios up to 1.14). */
-__attribute__((target("avx2"))) static uint64_t read_sum_avx2(const unsigned char *p, size_t b, size_t e) {
-    enum { NS = 2 }; /* streams per thread, as the matvec row ranges: on Zen 3 one thread reads 11.5-13 GB/s
-                      * from 2 and 9-10 from 4 or 8; two threads read about the same from 2 and 4 */
-    __m256i s[NS];
+ * prefetcher stops at 4 KiB page boundaries, see core/dot_avx512.c; and one or two interleaved streams per
+ * thread, as the matvec row ranges walk them, see core/dot_rows.h), so "ratio to bandwidth" compares the
+ * kernels with the best a plain read loop reaches here, not with a handicapped loop. Which shape is faster
+ * depends on the core: with one stream per thread the probe read less than the Q6_K output head did on a Zen 3
+ * VM (ratios up to 1.14); with two it read 25-31 GB/s where one gave 36-38 on a Zen 4 VM (ratios up to 1.24).
+ * So the probe measures both and keeps the faster (loom_bw_probe_best). On Zen 3 one thread read 11.5-13 GB/s
+ * from 2 streams and 9-10 from 4 or 8. */
+__attribute__((target("avx2"))) static inline uint64_t read_sum_avx2_ns(const unsigned char *p, size_t b, size_t e,
+                                                                        const int NS) {
+    __m256i s[2];
     for (int k = 0; k < NS; k++) s[k] = _mm256_setzero_si256();
     const size_t h = (e - b) / NS;
     for (size_t l = b; l < b + h; l++) {
@@ -44,11 +47,14 @@ __attribute__((target("avx2"))) static uint64_t read_sum_avx2(const unsigned cha
     _mm256_storeu_si256((__m256i *)out, s[0]);
     return out[0] + out[1] + out[2] + out[3];
 }
+__attribute__((target("avx2"))) static uint64_t read_sum_avx2(const unsigned char *p, size_t b, size_t e, int ns) {
+    return ns == 1 ? read_sum_avx2_ns(p, b, e, 1) : read_sum_avx2_ns(p, b, e, 2);
+}
 
-static uint64_t read_sum_sse2(const unsigned char *p, size_t b, size_t e) {
+static uint64_t read_sum_sse2(const unsigned char *p, size_t b, size_t e, int ns) {
     const __m128i *v = (const __m128i *)p;
     __m128i s0 = _mm_setzero_si128(), s1 = s0, s2 = s0, s3 = s0;
-    const size_t h = (e - b) / 2;
+    const size_t h = ns == 2 ? (e - b) / 2 : 0;
     for (size_t l = b; l < b + h; l++) {
         _mm_prefetch((const char *)p + 64 * l + 2048, _MM_HINT_T0);
         _mm_prefetch((const char *)p + 64 * (l + h) + 2048, _MM_HINT_T0);
@@ -72,12 +78,13 @@ static uint64_t read_sum_sse2(const unsigned char *p, size_t b, size_t e) {
 static void bw_worker(void *arg, int ith, int nth) {
     bw_job *j = arg;
     size_t lines = j->bytes / 64, b = lines * (size_t)ith / (size_t)nth, e = lines * (size_t)(ith + 1) / (size_t)nth;
-    j->sink[8 * (ith & 63)] = j->avx2 ? read_sum_avx2(j->buf, b, e) : read_sum_sse2(j->buf, b, e);
+    j->sink[8 * (ith & 63)] = j->avx2 ? read_sum_avx2(j->buf, b, e, j->streams) : read_sum_sse2(j->buf, b, e, j->streams);
 }
 
 struct loom_bw_probe {
     bw_job *job;
     size_t  bytes;
+    int     calibrated; /* job->streams is the faster shape, from a loom_bw_probe_best */
 };
 
 loom_bw_probe *loom_bw_probe_new(size_t bytes) {
@@ -97,6 +104,7 @@ loom_bw_probe *loom_bw_probe_new(size_t bytes) {
     j->bytes = bytes;
     __builtin_cpu_init();
     j->avx2 = __builtin_cpu_supports("avx2");
+    j->streams = 2;
     p->job = j;
     p->bytes = bytes / 64 * 64;
     return p;
@@ -109,18 +117,29 @@ void loom_bw_probe_free(loom_bw_probe *p) {
     loom_free(p);
 }
 
+/* Both shapes in turn, `passes` passes each: the best pass is the peak, and its shape the one the windows use. */
 double loom_bw_probe_best(loom_bw_probe *p, loom_pool *pool, int passes) {
     double best = 0;
-    for (int r = 0; r < (passes > 0 ? passes : 1) + 1; r++) {
+    int best_streams = p->job->streams;
+    for (int r = 0; r < 2 * (passes > 0 ? passes : 1) + 1; r++) {
+        p->job->streams = 1 + r % 2;
         double t0 = loom_time_s();
         loom_pool_run(pool, bw_worker, p->job);
         double dt = loom_time_s() - t0;
-        if (r > 0 && dt > 0 && p->bytes / dt > best) best = p->bytes / dt; /* pass 0 warms threads and TLB */
+        if (r > 0 && dt > 0 && p->bytes / dt > best) { /* pass 0 warms threads and TLB */
+            best = p->bytes / dt;
+            best_streams = p->job->streams;
+        }
     }
+    p->job->streams = best_streams;
+    p->calibrated = 1;
     return best;
 }
 
+int loom_bw_probe_streams(const loom_bw_probe *p) { return p->job->streams; }
+
 double loom_bw_probe_window(loom_bw_probe *p, loom_pool *pool, double seconds, double *bytes_read, double *elapsed) {
+    if (!p->calibrated) loom_bw_probe_best(p, pool, 2);
     double t0 = loom_time_s(), t = t0, read = 0;
     do {
         loom_pool_run(pool, bw_worker, p->job);

@@ -11,17 +11,21 @@
 #include "core/threadpool.h"
 
 /* Streaming read bandwidth in bytes/s: every thread sums its slice of a `bytes` buffer (use >= 4x the last-level
- * cache), best of `reps` passes. Returns 0 when the buffer cannot be allocated. */
+ * cache) as one stream or as two interleaved ones, best of `reps` passes of each. Returns 0 when the buffer
+ * cannot be allocated. */
 double loom_roofline_read_bw(loom_pool *pool, size_t bytes, int reps);
 
 /* The same probe with its buffer kept, for benchmarks that sample the bandwidth many times while they run. */
 typedef struct loom_bw_probe loom_bw_probe;
 loom_bw_probe *loom_bw_probe_new(size_t bytes); /* NULL when the buffer cannot be allocated */
 void           loom_bw_probe_free(loom_bw_probe *p);
-/* Best of `passes` passes (after one warm-up pass), bytes/s: the peak the machine gives at its best moment. */
+/* Best of `passes` passes of each read shape (one or two streams per thread; after one warm-up pass), bytes/s:
+ * the peak the machine gives at its best moment. The shape of the best pass is kept for the windows. */
 double loom_bw_probe_best(loom_bw_probe *p, loom_pool *pool, int passes);
-/* Passes back to back for at least `seconds` (at least one); returns bytes/s over the whole window, dips
- * included: the bandwidth the machine gave during that window. *bytes_read and *elapsed may be NULL. */
+int    loom_bw_probe_streams(const loom_bw_probe *p); /* streams per thread of the kept shape */
+/* Passes back to back, in the kept shape, for at least `seconds` (at least one; a probe not yet calibrated by
+ * loom_bw_probe_best is first); returns bytes/s over the whole window, dips included: the bandwidth the machine
+ * gave during that window. *bytes_read and *elapsed may be NULL. */
 double loom_bw_probe_window(loom_bw_probe *p, loom_pool *pool, double seconds, double *bytes_read, double *elapsed);
 
 typedef enum loom_peak_kind {

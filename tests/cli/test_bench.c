@@ -52,6 +52,10 @@ Test(cli_bench, json_fields_and_ratios, .init = setup, .fini = teardown, .timeou
         double v = num(js, positive[i]);
         cr_expect(isfinite(v) && v > 0, "%s = %g", positive[i], v);
     }
+    /* the shapes the probe and the matvec read in: one or two streams per thread */
+    const double probe_streams = num(js, "probe_streams_per_thread"), row_streams = num(js, "matvec_row_streams_per_thread");
+    cr_expect(probe_streams == 1 || probe_streams == 2, "probe streams %g", probe_streams);
+    cr_expect(row_streams == 1 || row_streams == 2, "matvec row streams %g", row_streams);
     /* compute ratios exist wherever a peak was measurable (LOOM_ISA=scalar has no SIMD peak: ratio 0) */
     const double pp_ratio = num(js, "pp_roofline_ratio"), enc_ratio = num(js, "encode_roofline_ratio");
     cr_expect(isfinite(pp_ratio) && (num(js, "peak_int8_gops") > 0 ? pp_ratio > 0 : pp_ratio == 0), "pp ratio %g", pp_ratio);

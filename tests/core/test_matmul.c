@@ -364,7 +364,7 @@ Test(matmul, products_equal_vec_dot_avx512) {
 
 /* Rows longer than an AVX-512 matvec's prepared-activation buffer take its plain kernel (Q8_0: 8192 values,
  * Q4_K and Q5_K: 16384): the matvec still equals vec_dot bit for bit there, and just inside the buffer too, at every ISA
- * this CPU has. */
+ * this CPU has and with rows walked as one stream per thread or two (37 rows: an odd one left after the pairs). */
 static void check_long_rows(loom_dtype t, int64_t n_in) {
     const int64_t n_out = 37;
     uint64_t s = 4242;
@@ -373,14 +373,20 @@ static void check_long_rows(loom_dtype t, int64_t n_in) {
     uint8_t *xq = loom_malloc(loom_act_row_size(t, n_in));
     for (int64_t i = 0; i < n_in; i++) x[i] = loom_test_rand_normal(&s);
     const loom_isa isas[] = {LOOM_ISA_SCALAR, LOOM_ISA_AVX2, LOOM_ISA_AVX512};
-    for (int k = 0; k < 3 && isas[k] <= loom_isa_best(); k++) {
-        loom_isa_force(isas[k]);
-        loom_act_quantize(t, x, xq, n_in);
-        cr_assert_eq(loom_matvec(NULL, y, W, t, n_in, n_out, x), 0);
-        for (int64_t o = 0; o < n_out; o++)
-            cr_assert_eq(y[o], loom_vec_dot(t, n_in, W + o * loom_row_size(t, n_in), xq), "%s %s n_in %ld row %ld",
-                         loom_isa_name(isas[k]), loom_type_name(t), (long)n_in, (long)o);
-    }
+    for (int k = 0; k < 3 && isas[k] <= loom_isa_best(); k++)
+        for (int streams = 1; streams <= 2; streams++) {
+            loom_isa_force(isas[k]);
+            loom_row_streams_force(streams);
+            cr_assert_eq(loom_row_streams(), streams);
+            loom_act_quantize(t, x, xq, n_in);
+            memset(y, 0xFF, (size_t)n_out * sizeof(float));
+            cr_assert_eq(loom_matvec(NULL, y, W, t, n_in, n_out, x), 0);
+            for (int64_t o = 0; o < n_out; o++)
+                cr_assert_eq(y[o], loom_vec_dot(t, n_in, W + o * loom_row_size(t, n_in), xq),
+                             "%s %s n_in %ld row %ld, %d streams", loom_isa_name(isas[k]), loom_type_name(t), (long)n_in,
+                             (long)o, streams);
+        }
+    loom_row_streams_force(0);
     loom_isa_force(loom_isa_best());
     loom_free(W), loom_free(x), loom_free(y), loom_free(xq);
 }
@@ -426,11 +432,13 @@ Test(matmul, threaded_equals_single_large) {
         cr_assert_eq(loom_matvec(NULL, A, W, ts[ti], n_in, n_out_mv, X), 0);
         for (int p = 0; p < 3; p++)
             for (int rep = 0; rep < 8; rep++) {
+                loom_row_streams_force(1 + rep % 2); /* the single-thread reference ran the CPU's default */
                 memset(B, 0xFF, n_out_mv * sizeof(float));
                 cr_assert_eq(loom_matvec(pools[p], B, W, ts[ti], n_in, n_out_mv, X), 0);
-                cr_assert_eq(memcmp(A, B, n_out_mv * sizeof(float)), 0, "%s, %d threads, repetition %d",
-                             loom_type_name(ts[ti]), sizes[p], rep);
+                cr_assert_eq(memcmp(A, B, n_out_mv * sizeof(float)), 0, "%s, %d threads, repetition %d, %d streams",
+                             loom_type_name(ts[ti]), sizes[p], rep, 1 + rep % 2);
             }
+        loom_row_streams_force(0);
         loom_free(W);
         loom_free(X);
         loom_free(A);
