@@ -43,9 +43,13 @@ struct loom_lm {
 };
 
 /* KV cache of one layer: a ring of `cap` positions; position j lives in slot j % cap. Full-attention layers
- * have cap = n_ctx, chunked layers only min(n_ctx, chunk_size): a chunked query never sees an older chunk. */
+ * have cap = n_ctx, chunked layers only min(n_ctx, chunk_size): a chunked query never sees an older chunk.
+ * Head-major: one KV head's keys are contiguous, so an attention task (one KV head) streams them as one run
+ * that the hardware prefetchers follow; position-major, a head's rows were a whole KV width apart and a
+ * decode step's attention waited on DRAM latency (~8 GB/s, a quarter of the bandwidth; docs/PERF.md stop 16). */
 typedef struct lm_kv {
-    float  *k, *v; /* [cap, n_kv_head * d_head] f32 */
+    float  *k, *v; /* [n_kv_head][cap][d_head] f32, each on transparent huge pages (loom_malloc_huge) */
+    size_t  bytes; /* of k, and of v */
     int64_t cap;
 } lm_kv;
 
