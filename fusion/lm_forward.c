@@ -85,10 +85,12 @@ loom_status loom_lm_session_new(loom_lm_session **out, const loom_lm *lm, int64_
         if (!loom_size_mul((size_t)cap, kvd * sizeof(float), &bytes)) goto nomem;
         s->kv[l].cap = cap;
         s->kv[l].bytes = bytes;
-        /* huge pages, as the weights: on 4 KiB pages a decode step's attention took a TLB miss (a nested page
-         * walk in a VM) every 4 KiB of each head's keys and values */
-        s->kv[l].k = loom_malloc_huge(bytes);
-        s->kv[l].v = loom_malloc_huge(bytes);
+        /* huge pages, as the weights, where a buffer fills one: on 4 KiB pages a long decode's attention takes a
+         * TLB miss (a nested page walk in a VM) every 4 KiB of each head's keys and values; below 2 MiB a huge
+         * page would make the rest of its 2 MiB resident for nothing */
+        s->kv[l].huge = bytes >= ((size_t)2 << 20);
+        s->kv[l].k = s->kv[l].huge ? loom_malloc_huge(bytes) : loom_malloc(bytes);
+        s->kv[l].v = s->kv[l].huge ? loom_malloc_huge(bytes) : loom_malloc(bytes);
         if (!s->kv[l].k || !s->kv[l].v) goto nomem;
         /* touched now, as llama.cpp clears its KV buffer: otherwise the first pass over each position takes
          * page faults inside a decode step (~0.08 ms per token on the reference shape) */
@@ -110,8 +112,13 @@ void loom_lm_session_free(loom_lm_session *s) {
     if (!s) return;
     if (s->kv)
         for (int l = 0; l < s->lm->hp.n_layer; l++) {
-            loom_free_huge(s->kv[l].k, s->kv[l].bytes);
-            loom_free_huge(s->kv[l].v, s->kv[l].bytes);
+            if (s->kv[l].huge) {
+                loom_free_huge(s->kv[l].k, s->kv[l].bytes);
+                loom_free_huge(s->kv[l].v, s->kv[l].bytes);
+            } else {
+                loom_free(s->kv[l].k);
+                loom_free(s->kv[l].v);
+            }
         }
     loom_free(s->kv);
     loom_arena_release(&s->scratch);

@@ -48,8 +48,9 @@ struct loom_lm {
  * that the hardware prefetchers follow; position-major, a head's rows were a whole KV width apart and a
  * decode step's attention waited on DRAM latency (~8 GB/s, a quarter of the bandwidth; docs/PERF.md stop 16). */
 typedef struct lm_kv {
-    float  *k, *v; /* [n_kv_head][cap][d_head] f32, each on transparent huge pages (loom_malloc_huge) */
+    float  *k, *v; /* [n_kv_head][cap][d_head] f32; from 2 MiB on, on transparent huge pages (loom_malloc_huge) */
     size_t  bytes; /* of k, and of v */
+    bool    huge;
     int64_t cap;
 } lm_kv;
 
