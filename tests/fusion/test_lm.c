@@ -67,12 +67,13 @@ static int argmax(const float *x, int n) {
     return b;
 }
 
-/* Greedy decode through the KV cache: prefill, then one position per step. */
-static void greedy(loom_lm *lm, const float *prompt_x, size_t n, int32_t *out, int steps) {
+/* Greedy decode through the KV cache: prefill, then one position per step, in a context of at least n_ctx. */
+static void greedy_ctx(loom_lm *lm, const float *prompt_x, size_t n, int32_t *out, int steps, int64_t n_ctx) {
     const loom_lm_hparams *hp = loom_lm_get_hparams(lm);
     loom_lm_session *s;
     loom_err err = {0};
-    cr_assert_eq(loom_lm_session_new(&s, lm, (int64_t)n + steps + 1, 2, &err), LOOM_OK, "%s", err.msg);
+    if (n_ctx < (int64_t)n + steps + 1) n_ctx = (int64_t)n + steps + 1;
+    cr_assert_eq(loom_lm_session_new(&s, lm, n_ctx, 2, &err), LOOM_OK, "%s", err.msg);
     float *logits = loom_malloc(sizeof(float) * hp->n_vocab), *x = loom_malloc(sizeof(float) * hp->d_model);
     cr_assert_eq(loom_lm_eval(s, prompt_x, (int64_t)n, logits, LOOM_LOGITS_LAST, &err), LOOM_OK, "%s", err.msg);
     for (int k = 0; k < steps; k++) {
@@ -83,6 +84,9 @@ static void greedy(loom_lm *lm, const float *prompt_x, size_t n, int32_t *out, i
     loom_free(logits);
     loom_free(x);
     loom_lm_session_free(s);
+}
+static void greedy(loom_lm *lm, const float *prompt_x, size_t n, int32_t *out, int steps) {
+    greedy_ctx(lm, prompt_x, n, out, steps, 0);
 }
 
 Test(lm, prompt_logits_and_greedy_match_meta) {
@@ -116,6 +120,13 @@ Test(lm, prompt_logits_and_greedy_match_meta) {
             for (int k = 0; k < 16; k++)
                 cr_expect_eq(gen[k], want[k], "%s/%s greedy step %d: got %d, want %d", models[mi], prompt_names[pi],
                              k, gen[k], want[k]);
+            if (pi == 0) { /* a context whose full-attention KV buffers (4 MiB each) sit on huge pages */
+                const int64_t kv_row = (int64_t)hp->n_kv_head * hp->d_head * (int64_t)sizeof(float);
+                greedy_ctx(lm, x, n, gen, 16, ((int64_t)4 << 20) / kv_row);
+                for (int k = 0; k < 16; k++)
+                    cr_expect_eq(gen[k], want[k], "%s/%s greedy step %d in a large context: got %d, want %d",
+                                 models[mi], prompt_names[pi], k, gen[k], want[k]);
+            }
             loom_free(want);
             loom_free(ids);
             loom_free(ref);
