@@ -146,6 +146,11 @@ void loom_row_streams_force(int streams) {
     atomic_store(&g_streams_forced, streams == 1 || streams == 2 ? streams : 0);
 }
 
+int loom_far_prefetch(void) {
+    const char *env = getenv("LOOM_FAR_PREFETCH");
+    return !(env && !strcmp(env, "0"));
+}
+
 const char *loom_isa_name(loom_isa isa) {
     switch (isa) {
     case LOOM_ISA_SCALAR: return "scalar";

@@ -15,13 +15,10 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
-/* Software prefetch of weight rows, PF_DIST bytes ahead: see dot_avx512.c (the hardware streamer stops at
- * 4 KiB pages; without this the quantized kernels reach about half of the DRAM bandwidth). */
-#define PF_DIST 2048
-INLINE void prefetch_lines(const void *p, int bytes) {
-    for (int o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + PF_DIST + o, _MM_HINT_T0);
-}
-
+/* Software prefetch of weight rows (prefetch_lines in core/dot_rows.h): see dot_avx512.c (the hardware
+ * streamer stops at 4 KiB pages; without it the quantized kernels reach about half of the DRAM bandwidth). */
+static int far_prefetch; /* loom_far_prefetch(), set by loom_kernels_fill_avx2 */
+#define PF_FAR_ON far_prefetch
 #include "core/dot_rows.h"
 
 INLINE const void *xrow(const void *xq, size_t stride, int t) { return (const char *)xq + (size_t)t * stride; }
@@ -389,6 +386,7 @@ ROWS_FN(q6_k, q6k_dot(1, n, wr, x, 0, y + r))
 
 void loom_kernels_fill_avx2(loom_kernels *k) {
     memset(k, 0, sizeof *k);
+    far_prefetch = loom_far_prefetch();
 #define SET(T, name)                                                                                           \
     k->dot[T] = dot_##name;                                                                                    \
     k->dot4[T] = dot4_##name;                                                                                  \

@@ -27,15 +27,12 @@ INLINE __m512i GF_AFFINE(__m512i x, __m512i m) {
     return r;
 }
 
-/* Software prefetch distance for weight rows, in bytes. The hardware streamer stops at 4 KiB page
- * boundaries and restarts slowly; weights are mmapped with 4 KiB pages and read exactly once per matvec, so
- * without this the K-quant and Q8_0 kernels reach only about half of the DRAM bandwidth. Prefetching past
+/* Software prefetch of weight rows (prefetch_lines in core/dot_rows.h). The hardware streamer stops at 4 KiB
+ * page boundaries and restarts slowly; weights are mmapped with 4 KiB pages and read exactly once per matvec,
+ * so without it the K-quant and Q8_0 kernels reach only about half of the DRAM bandwidth. Prefetching past
  * the end of a row is harmless (the next row is next in memory; prefetches never fault). */
-#define PF_DIST 2048
-INLINE void prefetch_lines(const void *p, int bytes) {
-    for (int o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + PF_DIST + o, _MM_HINT_T0);
-}
-
+static int far_prefetch; /* loom_far_prefetch(), set by loom_kernels_fill_avx512 */
+#define PF_FAR_ON far_prefetch
 #include "core/dot_rows.h"
 
 INLINE float hsum512(__m512 v) {
@@ -723,6 +720,7 @@ ROWS_FN(q6_k_gf, q6k_dot(1, 1, n, wr, x, 0, y + r))
 
 void loom_kernels_fill_avx512(loom_kernels *k) {
     memset(k, 0, sizeof *k);
+    far_prefetch = loom_far_prefetch();
     k->dot[LOOM_F32] = dot_f32;
     k->dot[LOOM_F16] = dot_f16;
     k->dot[LOOM_BF16] = dot_bf16;

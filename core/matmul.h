@@ -42,6 +42,9 @@ loom_isa    loom_isa_active(void);            /* what loom_vec_dot/matvec/matmul
  * Results are the same bits either way. */
 int  loom_row_streams(void);
 void loom_row_streams_force(int streams); /* tests/bench: 1 or 2; 0 restores the default */
+/* Whether the matvec kernels also prefetch weights far ahead into L2 (core/dot_rows.h): 1 unless
+ * LOOM_FAR_PREFETCH=0. Read once, when the kernel tables are filled. */
+int  loom_far_prefetch(void);
 
 /* Activation format for weights of type wt, and its size for n values. */
 loom_dtype loom_vec_dot_type(loom_dtype wt);
