@@ -12,8 +12,8 @@
 typedef struct bw_job {
     const unsigned char *buf;
     size_t               bytes;
-    int                  avx2;
-    int                  streams; /* per thread: 1 or 2 */
+    int                  avx2, avx512; /* the widest read loop this CPU runs */
+    int                  streams;      /* per thread: 1 or 2 */
     _Alignas(64) uint64_t sink[64 * 8];
 } bw_job;
 
@@ -79,7 +79,9 @@ static uint64_t read_sum_sse2(const unsigned char *p, size_t b, size_t e, int ns
 static void bw_worker(void *arg, int ith, int nth) {
     bw_job *j = arg;
     size_t lines = j->bytes / 64, b = lines * (size_t)ith / (size_t)nth, e = lines * (size_t)(ith + 1) / (size_t)nth;
-    j->sink[8 * (ith & 63)] = j->avx2 ? read_sum_avx2(j->buf, b, e, j->streams) : read_sum_sse2(j->buf, b, e, j->streams);
+    j->sink[8 * (ith & 63)] = j->avx512 ? loom_roofline_read_avx512(j->buf, b, e, j->streams)
+                              : j->avx2 ? read_sum_avx2(j->buf, b, e, j->streams)
+                                        : read_sum_sse2(j->buf, b, e, j->streams);
 }
 
 struct loom_bw_probe {
@@ -105,6 +107,9 @@ loom_bw_probe *loom_bw_probe_new(size_t bytes) {
     j->bytes = bytes;
     __builtin_cpu_init();
     j->avx2 = __builtin_cpu_supports("avx2");
+    /* the machine's bandwidth, whatever LOOM_ISA caps the kernels at (roofline_avx512.c is built for this set) */
+    const loom_cpu_features *f = loom_cpu_features_get();
+    j->avx512 = f->avx512f && f->avx512bw && f->avx512vl && f->avx512vnni;
     j->streams = 2;
     p->job = j;
     p->bytes = bytes / 64 * 64;

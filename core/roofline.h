@@ -7,6 +7,7 @@
 #define LOOM_CORE_ROOFLINE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/threadpool.h"
 
@@ -43,5 +44,7 @@ double loom_roofline_fma_avx2(long iters);
 double loom_roofline_fma_avx512(long iters);
 double loom_roofline_int8_avx2(long iters);
 double loom_roofline_int8_avx512(long iters);
+/* The read loop over 64-byte lines [b, e) of p as `streams` (1 or 2) interleaved streams (roofline_avx512.c). */
+uint64_t loom_roofline_read_avx512(const unsigned char *p, size_t b, size_t e, int streams);
 
 #endif
