@@ -119,3 +119,29 @@ Test(cli_bench, json_fields_and_ratios, .init = setup, .fini = teardown, .timeou
     cr_expect(strlen(r.err) > 0, "a bad option says why");
     cli_result_free(&r);
 }
+
+/* `loom bench kernels --json` on small shapes: one result per type asked, each with the bandwidth of the probes
+ * around it, and every ratio that rate over that bandwidth. */
+Test(cli_bench, kernels_json_ratios_use_the_bracketing_probe, .timeout = 120) {
+    CLI_BIN(bin);
+    char *argv[] = {(char *)bin, "bench", "kernels", "--rows", "256", "--cols", "512", "--large-rows", "512",
+                    "--types", "Q4_K,Q8_0", "--tokens", "4", "--reps", "2", "--bw-mib", "32", "--cold-mib", "16",
+                    "--json", NULL};
+    cli_result r = cli_run(argv);
+    cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "bench kernels failed: %s", r.err);
+    json_error_t je;
+    json_t *js = json_loads(r.out, 0, &je);
+    cr_assert_not_null(js, "not JSON: %s (%s)", r.out, je.text);
+    cr_expect(num(js, "bandwidth_gbs") > 0);
+    json_t *res = json_object_get(js, "results");
+    cr_assert(json_is_array(res) && json_array_size(res) == 2, "one result per type");
+    for (size_t i = 0; i < 2; i++) {
+        json_t *o = json_array_get(res, i);
+        const double bw = num(o, "bandwidth_gbs");
+        cr_expect(isfinite(bw) && bw > 0, "bandwidth %g", bw);
+        cr_expect_float_eq(num(o, "matvec_ratio"), num(o, "matvec_gbs") / bw, 1e-3 * num(o, "matvec_ratio") + 1e-9);
+        cr_expect_float_eq(num(o, "large_ratio"), num(o, "large_gbs") / bw, 1e-3 * num(o, "large_ratio") + 1e-9);
+    }
+    json_decref(js);
+    cli_result_free(&r);
+}
