@@ -69,5 +69,9 @@ uint64_t loom_roofline_read_avx512(const unsigned char *p, size_t b, size_t e, i
     __m512i t = _mm512_setzero_si512();
     for (int i = 0; i < 2; i++)
         for (int k = 0; k < 4; k++) t = _mm512_add_epi64(t, s[i][k]); /* every load feeds the result */
-    return (uint64_t)_mm512_reduce_add_epi64(t);
+    /* summed as unsigned: the sums wrap by design, and GCC's reduce intrinsic adds them as signed */
+    uint64_t lanes[8], sum = 0;
+    _mm512_storeu_si512(lanes, t);
+    for (int k = 0; k < 8; k++) sum += lanes[k];
+    return sum;
 }
