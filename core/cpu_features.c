@@ -118,7 +118,7 @@ loom_isa loom_isa_active(void) {
     return forced >= 0 && (loom_isa)forced < hw ? (loom_isa)forced : hw;
 }
 
-/* Zen 4 (family 0x19, models 0x10 and up; Zen 3 is 0x00-0x0F and 0x20-0x5F but was measured only at 0x01) read
+/* Zen 4 (family 0x19, models 0x10-0x1F and from 0x60; Zen 3 is 0x00-0x0F and 0x20-0x5F, measured at 0x01) reads
  * one stream per thread faster: on a 2-vCPU EPYC (family 0x19 model 0x11) a plain read loop gave 36-38 GB/s from
  * one stream per thread against 25-31 from two, and the Q4_K matvec 31-32 against 25-27 (alternating in one
  * process). Everything else keeps the two streams measured faster on Intel (~7 %, Q6_K) and on Zen 3. */
