@@ -35,7 +35,7 @@
 
 typedef struct bench_opts {
     const char *model, *mmproj;
-    int         threads, n_prompt, n_gen, reps, image_tiles;
+    int         threads, n_prompt, n_gen, reps, image_tiles, depth;
     bool        json, no_mmap, mlock, profile, scaling;
 } bench_opts;
 
@@ -136,7 +136,7 @@ static double profile_seconds(const loom_lm_profile *p) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: loom bench -m MODEL.gguf [--mmproj P] [-t THREADS] [-p 512] [-n 128] [-r REPS]\n"
+    fprintf(f, "usage: loom bench -m MODEL.gguf [--mmproj P] [-t THREADS] [-p 512] [-n 128] [-r REPS] [-d 0]\n"
                "                  [--image-tiles N] [--json] [--no-mmap] [--mlock] [--profile] [--scaling]\n"
                "       loom bench kernels [--help]      matrix-vector kernels alone\n\n"
                "Prefill (pp) and decode (tg) tokens/s and image encode ms/tile, each with mean and spread over REPS\n"
@@ -146,7 +146,10 @@ static void usage(FILE *f) {
                "              weights and their share of the bandwidth measured in the same windows; and one\n"
                "              extra prefill by part (ms)\n"
                "  --scaling   also the prefill speed-up from 1 to THREADS threads, from repetitions that alternate\n"
-               "              between the two in this process (per-core speed on a shared VM drifts between runs)\n");
+               "              between the two in this process (per-core speed on a shared VM drifts between runs)\n"
+               "  -d N        the pp and tg rows after N tokens of context (prefilled untimed before each\n"
+               "              repetition, as llama-bench's -d): their attention and KV cache reads count in the\n"
+               "              ratios; --scaling and --profile still run from an empty context\n");
 }
 
 /* The peak loop again after a repetition, keeping the best: on a shared VM the second vCPU sometimes gives
@@ -177,6 +180,8 @@ int cmd_bench(int argc, char **argv) {
         else if (i + 1 < argc && !strcmp(a, "-p") && cli_parse_int(argv[i + 1], 0, 1 << 20, &v)) o.n_prompt = (int)v, i++;
         else if (i + 1 < argc && !strcmp(a, "-n") && cli_parse_int(argv[i + 1], 0, 1 << 20, &v)) o.n_gen = (int)v, i++;
         else if (i + 1 < argc && !strcmp(a, "-r") && cli_parse_int(argv[i + 1], 1, 64, &v)) o.reps = (int)v, i++;
+        else if (i + 1 < argc && (!strcmp(a, "-d") || !strcmp(a, "--depth")) && cli_parse_int(argv[i + 1], 0, 1 << 20, &v))
+            o.depth = (int)v, i++;
         else if (i + 1 < argc && !strcmp(a, "--image-tiles") && cli_parse_int(argv[i + 1], 0, 64, &v)) o.image_tiles = (int)v, i++;
         else {
             cli_error("bench", "unknown option or bad value: %s (see --help)", a);
@@ -185,6 +190,10 @@ int cmd_bench(int argc, char **argv) {
     }
     if (!o.model && !o.mmproj) {
         usage(stderr);
+        return 2;
+    }
+    if (o.depth > 0 && o.profile) { /* the profile counts every eval of the session, the untimed prefill too */
+        cli_error("bench", "--profile splits tokens decoded from an empty context: leave out -d");
         return 2;
     }
     int rc = 1;
@@ -231,9 +240,10 @@ int cmd_bench(int argc, char **argv) {
         t_load = loom_time_s() - t_load;
         const loom_lm_hparams *hp = loom_lm_get_hparams(lm);
         lm_costs c = costs_of(lm);
-        int64_t n_ctx = (int64_t)o.n_prompt + o.n_gen + 8;
+        int64_t n_ctx = (int64_t)o.depth + (o.n_prompt > o.n_gen ? o.n_prompt : o.n_gen) + 8;
         if (loom_lm_session_new(&s, lm, n_ctx, o.threads, &err)) goto fail;
-        int64_t nx = o.n_prompt > 1 ? o.n_prompt : 1;
+        int64_t nx = o.n_prompt > o.depth ? o.n_prompt : o.depth; /* embeddings for the prompt and the context */
+        if (nx < 1) nx = 1;
         x = loom_malloc(sizeof(float) * (size_t)nx * hp->d_model);
         logits = loom_malloc(sizeof(float) * (size_t)hp->n_vocab);
         int32_t *ids = loom_malloc(sizeof(int32_t) * (size_t)nx);
@@ -261,6 +271,7 @@ int cmd_bench(int argc, char **argv) {
         sample_set pp = {0}, tg = {0};
         for (int r = 0; r < o.reps && o.n_prompt > 0; r++) {
             loom_lm_session_reset(s);
+            if (o.depth > 0 && loom_lm_eval(s, x, o.depth, logits, LOOM_LOGITS_NONE, &err)) goto fail;
             double t0 = loom_time_s();
             if (loom_lm_eval(s, x, o.n_prompt, logits, LOOM_LOGITS_LAST, &err)) goto fail;
             pp.v[pp.n++] = o.n_prompt / (loom_time_s() - t0);
@@ -311,11 +322,11 @@ int cmd_bench(int argc, char **argv) {
             loom_lm_session_get_profile(s, &pp_prof);
             loom_lm_session_set_profiling(s, false);
         }
-        /* decode traffic averaged over the positions 0..n_gen-1 the benchmark visits */
+        /* decode traffic averaged over the positions depth..depth+n_gen-1 the benchmark visits */
         double kv_avg = 0, attn_pp = 0;
-        for (int k = 0; k < o.n_gen; k++) kv_avg += kv_bytes_at(hp, k);
+        for (int k = 0; k < o.n_gen; k++) kv_avg += kv_bytes_at(hp, (double)o.depth + k);
         kv_avg /= o.n_gen > 0 ? o.n_gen : 1;
-        for (int k = 0; k < o.n_prompt; k++) attn_pp += attn_macs_at(hp, k);
+        for (int k = 0; k < o.n_prompt; k++) attn_pp += attn_macs_at(hp, (double)o.depth + k);
         const double bytes_tok = c.bytes_per_token + kv_avg;
         /* This VM's read bandwidth changes within seconds: 2-thread probes of 10 ms each, back to back, read
          * 26-29 GB/s most of the time with dips to 12-15 (a neighbour, or one vCPU descheduled) lasting one to
@@ -335,6 +346,7 @@ int cmd_bench(int argc, char **argv) {
         loom_lm_session_set_profiling(s, o.profile);
         for (int r = 0; r < o.reps && o.n_gen > 0; r++) {
             loom_lm_session_reset(s);
+            if (o.depth > 0 && loom_lm_eval(s, x, o.depth, logits, LOOM_LOGITS_NONE, &err)) goto fail;
             double t_tg = 0, probe_bytes = 0, probe_time = 0;
             for (int k0 = 0; k0 < o.n_gen; k0 += TG_CHUNK) {
                 const int k1 = k0 + TG_CHUNK < o.n_gen ? k0 + TG_CHUNK : o.n_gen;
@@ -395,13 +407,15 @@ int cmd_bench(int argc, char **argv) {
         if (!o.json) {
             printf("| test   |      t/s |     ± |  roofline | ratio | roofline basis\n");
             printf("|--------|---------:|------:|----------:|------:|---------------\n");
+            char at[32] = "";
+            if (o.depth > 0) snprintf(at, sizeof at, " @ d%d", o.depth); /* llama-bench's label */
             if (o.n_prompt)
-                printf("| pp%-4d | %8.2f | %5.2f | %9.1f | %5.3f | %.2f GOP/token vs %s peak\n", o.n_prompt, pp_mean, pp_sd,
-                       pp_peak / pp_ops_tok, pp_ratio, pp_ops_tok / 1e9, c.quantized ? int8_isa : f32_isa);
+                printf("| pp%-4d%s | %8.2f | %5.2f | %9.1f | %5.3f | %.2f GOP/token vs %s peak\n", o.n_prompt, at, pp_mean,
+                       pp_sd, pp_peak / pp_ops_tok, pp_ratio, pp_ops_tok / 1e9, c.quantized ? int8_isa : f32_isa);
             if (o.n_gen)
-                printf("| tg%-4d | %8.2f | %5.2f | %9.2f | %5.3f | %.1f MB/token vs %.2f GB/s read bandwidth (± %.2f) "
+                printf("| tg%-4d%s | %8.2f | %5.2f | %9.2f | %5.3f | %.1f MB/token vs %.2f GB/s read bandwidth (± %.2f) "
                        "in the same windows\n",
-                       o.n_gen, tg_mean, tg_sd, tg_bw_mean / bytes_tok, tg_ratio, bytes_tok / 1e6, tg_bw_mean / 1e9,
+                       o.n_gen, at, tg_mean, tg_sd, tg_bw_mean / bytes_tok, tg_ratio, bytes_tok / 1e6, tg_bw_mean / 1e9,
                        tg_bw_sd / 1e9);
         }
         if (!o.json && o.n_gen)
@@ -471,6 +485,7 @@ int cmd_bench(int argc, char **argv) {
         json_object_set_new(js, "model", json_string(o.model));
         json_object_set_new(js, "model_params", json_real(c.params));
         json_object_set_new(js, "pp_tokens", json_integer(o.n_prompt));
+        json_object_set_new(js, "depth", json_integer(o.depth));
         json_object_set_new(js, "pp_tokens_per_s", json_real(pp_mean));
         json_object_set_new(js, "pp_tokens_per_s_sd", json_real(pp_sd));
         json_object_set_new(js, "pp_ops_per_token", json_real(pp_ops_tok));
