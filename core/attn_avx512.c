@@ -375,20 +375,6 @@ static void km_init(km_state *st, const loom_attn_task *t) {
     }
 }
 
-/* Software prefetch of the key and value rows of keys [j0, j1] of segment g, one block ahead. In decode the
- * KV cache a token reads was evicted by the weights streamed since the last token: one task (4 queries, 64
- * keys of 128 floats) took 2.2 us with its keys in cache and 10.7 us with them flushed, 8.0 us with this
- * (rows a KV width apart; Zen 4, stop 16). */
-static void prefetch_rows(const loom_attn_seg *g, int64_t j0, int64_t j1, int dh) {
-    for (int64_t r = j0; r <= j1; r++) {
-        const char *k = (const char *)(g->k + r * g->stride), *v = (const char *)(g->v + r * g->stride);
-        for (int o = 0; o < 4 * dh + 63; o += 64) { /* a row not 64-byte aligned touches one line more */
-            _mm_prefetch(k + o, _MM_HINT_T0);
-            _mm_prefetch(v + o, _MM_HINT_T0);
-        }
-    }
-}
-
 static void attn_key_major(const loom_attn_task *t) {
     km_state st;
     km_init(&st, t);
@@ -401,10 +387,8 @@ static void attn_key_major(const loom_attn_task *t) {
         const loom_attn_seg *g = &t->seg[s];
         int64_t first = g->pos0 > min_lo ? 0 : min_lo - g->pos0;
         int64_t last = g->pos0 + g->n - 1 < max_hi ? g->n - 1 : max_hi - g->pos0;
-        if (first <= last) prefetch_rows(g, first, first + KB - 1 < last ? first + KB - 1 : last, t->d_head);
         for (int64_t j0 = first; j0 <= last; j0 += KB) {
             int nk = (int)(last - j0 + 1 < KB ? last - j0 + 1 : KB);
-            if (j0 + KB <= last) prefetch_rows(g, j0 + KB, j0 + 2 * KB - 1 < last ? j0 + 2 * KB - 1 : last, t->d_head);
             const float *krow[KB], *vrow[KB];
             block_rows(krow, vrow, g, j0, nk);
             km_block(&st, krow, vrow, nk, g->pos0 + j0);
