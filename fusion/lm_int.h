@@ -44,9 +44,9 @@ struct loom_lm {
 
 /* KV cache of one layer: a ring of `cap` positions; position j lives in slot j % cap. Full-attention layers
  * have cap = n_ctx, chunked layers only min(n_ctx, chunk_size): a chunked query never sees an older chunk.
- * Head-major: one KV head's keys are contiguous, so an attention task (one KV head) streams them as one run
- * that the hardware prefetchers follow; position-major, a head's rows were a whole KV width apart and a
- * decode step's attention waited on DRAM latency (~8 GB/s, a quarter of the bandwidth; docs/PERF.md stop 16). */
+ * Head-major: one KV head's keys are contiguous, so an attention task (one KV head) reads them as one run
+ * rather than rows a whole KV width apart (decode 1500 positions deep: 0.78-0.83 of the bandwidth against
+ * 0.73-0.79 position-major; docs/PERF.md stop 16). */
 typedef struct lm_kv {
     float  *k, *v; /* [n_kv_head][cap][d_head] f32; from 2 MiB on, on transparent huge pages (loom_malloc_huge) */
     size_t  bytes; /* of k, and of v */
