@@ -149,7 +149,8 @@ static void usage(FILE *f) {
                "              between the two in this process (per-core speed on a shared VM drifts between runs)\n"
                "  -d N        the pp and tg rows after N tokens of context (prefilled untimed before each\n"
                "              repetition, as llama-bench's -d): their attention and KV cache reads count in the\n"
-               "              ratios; --scaling and --profile still run from an empty context\n");
+               "              ratios (and in --profile's decode split); --scaling and the --profile prefill\n"
+               "              still run from an empty context\n");
 }
 
 /* The peak loop again after a repetition, keeping the best: on a shared VM the second vCPU sometimes gives
@@ -190,10 +191,6 @@ int cmd_bench(int argc, char **argv) {
     }
     if (!o.model && !o.mmproj) {
         usage(stderr);
-        return 2;
-    }
-    if (o.depth > 0 && o.profile) { /* the profile counts every eval of the session, the untimed prefill too */
-        cli_error("bench", "--profile splits tokens decoded from an empty context: leave out -d");
         return 2;
     }
     int rc = 1;
@@ -343,10 +340,13 @@ int cmd_bench(int argc, char **argv) {
             goto fail;
         }
         double probe_prev = probe ? loom_bw_probe_best(probe, pool, 8) : 0;
-        loom_lm_session_set_profiling(s, o.profile);
+        /* the decode split sums the repetitions' decode steps only: the untimed context prefill of each goes
+         * between a read of the sums and a restart of profiling (which clears them) */
+        loom_lm_profile prof = {0};
         for (int r = 0; r < o.reps && o.n_gen > 0; r++) {
             loom_lm_session_reset(s);
             if (o.depth > 0 && loom_lm_eval(s, x, o.depth, logits, LOOM_LOGITS_NONE, &err)) goto fail;
+            loom_lm_session_set_profiling(s, o.profile);
             double t_tg = 0, probe_bytes = 0, probe_time = 0;
             for (int k0 = 0; k0 < o.n_gen; k0 += TG_CHUNK) {
                 const int k1 = k0 + TG_CHUNK < o.n_gen ? k0 + TG_CHUNK : o.n_gen;
@@ -369,11 +369,19 @@ int cmd_bench(int argc, char **argv) {
             tg_peak.v[tg_peak.n++] = peak_r;
             tg_ratio_peak_r.v[tg_ratio_peak_r.n++] = peak_r > 0 ? tg.v[r] * bytes_tok / peak_r : 0;
             probe_prev = probe_next;
+            if (o.profile) {
+                loom_lm_profile pr;
+                loom_lm_session_get_profile(s, &pr);
+                loom_lm_session_set_profiling(s, false);
+                for (int p = 0; p < LOOM_LM_PART_COUNT; p++) {
+                    prof.seconds[p] += pr.seconds[p];
+                    prof.weight_bytes[p] += pr.weight_bytes[p];
+                }
+                prof.evals += pr.evals;
+            }
         }
         const int probe_streams = probe ? loom_bw_probe_streams(probe) : 0;
         loom_bw_probe_free(probe);
-        loom_lm_profile prof;
-        loom_lm_session_get_profile(s, &prof);
         loom_lm_session_set_profiling(s, false);
         double pp_mean, pp_sd, tg_mean, tg_sd, tg_bw_mean, tg_bw_sd, tg_ratio, tg_ratio_sd, tg_peak_mean, tg_peak_sd,
             tg_ratio_peak, tg_ratio_peak_sd;

@@ -149,7 +149,9 @@ Test(cli_bench, kernels_json_ratios_use_the_bracketing_probe, .timeout = 120) {
 
 /* -d N: the pp and tg rows after N tokens of context. A decode step then also reads the KV cache of those
  * positions: 2 (K and V) x 4 bytes x kv_heads x head_dim per layer per visible position; this model has 2
- * layers, 2 KV heads of 64 and no chunk smaller than the context, so depth 40 adds 40 x 2 x 2 x 4 x 128 bytes. */
+ * layers, 2 KV heads of 64 and no chunk smaller than the context, so depth 40 adds 40 x 2 x 2 x 4 x 128 bytes.
+ * --profile splits the decode steps only: the untimed context prefill (one 40-token eval per repetition)
+ * would change the weight bytes per eval of every part, so they equal those from an empty context. */
 Test(cli_bench, depth_counts_the_kv_cache_read, .init = setup, .fini = teardown, .timeout = 120) {
     CLI_BIN(bin);
     char *synth[] = {(char *)bin, "synth", "-o", model, "--vocab", "512", "--d-model", "256", "--layers", "2",
@@ -158,11 +160,11 @@ Test(cli_bench, depth_counts_the_kv_cache_read, .init = setup, .fini = teardown,
     cli_result r = cli_run(synth);
     cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "synth failed: %s", r.err);
     cli_result_free(&r);
-    double bytes[2];
-    const char *depths[2] = {"0", "40"};
+    double bytes[2], part_mb[2][2];
+    const char *depths[2] = {"0", "40"}, *parts[2] = {"qkv", "head"};
     for (int k = 0; k < 2; k++) {
-        char *bench[] = {(char *)bin, "bench", "-m", model, "-t", "2", "-p", "8", "-n", "4", "-r", "1",
-                         "-d", (char *)depths[k], "--json", NULL};
+        char *bench[] = {(char *)bin, "bench", "-m", model, "-t", "2", "-p", "8", "-n", "4", "-r", "2",
+                         "-d", (char *)depths[k], "--profile", "--json", NULL};
         r = cli_run(bench);
         cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "bench -d %s failed: %s", depths[k], r.err);
         json_error_t je;
@@ -171,14 +173,20 @@ Test(cli_bench, depth_counts_the_kv_cache_read, .init = setup, .fini = teardown,
         cr_expect_eq(num(js, "depth"), atoi(depths[k]));
         cr_expect(num(js, "tg_tokens_per_s") > 0 && num(js, "pp_tokens_per_s") > 0);
         bytes[k] = num(js, "tg_bytes_per_token");
+        json_t *prof = json_object_get(js, "tg_profile");
+        cr_assert(json_is_object(prof), "--profile with -d gives tg_profile");
+        for (int i = 0; i < 2; i++) part_mb[k][i] = num(json_object_get(prof, parts[i]), "weight_mb_per_token");
         json_decref(js);
         cli_result_free(&r);
     }
     cr_expect_float_eq(bytes[1] - bytes[0], 40.0 * 2 * 2 * 4 * 128, 1.0, "depth 40 adds %g bytes per token",
                        bytes[1] - bytes[0]);
-    char *bad[] = {(char *)bin, "bench", "-m", model, "-d", "8", "--profile", NULL};
+    for (int i = 0; i < 2; i++)
+        cr_expect_float_eq(part_mb[1][i], part_mb[0][i], 1e-9 * part_mb[0][i], "%s: %g MB per decode step at depth 40, %g at 0",
+                           parts[i], part_mb[1][i], part_mb[0][i]);
+    char *bad[] = {(char *)bin, "bench", "-m", model, "-d", "x", NULL};
     r = cli_run(bad);
-    cr_expect(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 2, "-d with --profile is a usage error");
-    cr_expect(strstr(r.err, "-d") != NULL, "the message names -d: %s", r.err);
+    cr_expect(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 2, "a bad depth is a usage error");
+    cr_expect(strlen(r.err) > 0, "a bad depth says why");
     cli_result_free(&r);
 }
