@@ -390,8 +390,7 @@ static void attn_key_major(const loom_attn_task *t) {
         int64_t last = g->pos0 + g->n - 1 < max_hi ? g->n - 1 : max_hi - g->pos0;
         for (int64_t j0 = first; j0 <= last; j0 += KB) {
             int nk = (int)(last - j0 + 1 < KB ? last - j0 + 1 : KB);
-            if (j0 + KB <= last) /* the next block on its way while this one computes */
-                loom_attn_touch_rows(g, j0 + KB, j0 + 2 * KB - 1 < last ? j0 + 2 * KB - 1 : last, t->d_head);
+            loom_attn_touch_next_block(g, j0, last, KB, t->d_head); /* on its way while this one computes */
             const float *krow[KB], *vrow[KB];
             block_rows(krow, vrow, g, j0, nk);
             km_block(&st, krow, vrow, nk, g->pos0 + j0);

@@ -17,8 +17,6 @@
 
 /* Software prefetch of weight rows (prefetch_lines in core/dot_rows.h): see dot_avx512.c (the hardware
  * streamer stops at 4 KiB pages; without it the quantized kernels reach about half of the DRAM bandwidth). */
-static int far_prefetch; /* loom_far_prefetch(), set by loom_kernels_fill_avx2 */
-#define PF_FAR_ON far_prefetch
 #include "core/dot_rows.h"
 
 INLINE const void *xrow(const void *xq, size_t stride, int t) { return (const char *)xq + (size_t)t * stride; }

@@ -31,8 +31,6 @@ INLINE __m512i GF_AFFINE(__m512i x, __m512i m) {
  * page boundaries and restarts slowly; weights are mmapped with 4 KiB pages and read exactly once per matvec,
  * so without it the K-quant and Q8_0 kernels reach only about half of the DRAM bandwidth. Prefetching past
  * the end of a row is harmless (the next row is next in memory; prefetches never fault). */
-static int far_prefetch; /* loom_far_prefetch(), set by loom_kernels_fill_avx512 */
-#define PF_FAR_ON far_prefetch
 #include "core/dot_rows.h"
 
 INLINE float hsum512(__m512 v) {

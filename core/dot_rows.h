@@ -1,23 +1,24 @@
 /* core/dot_rows.h — private to the ISA kernel files (dot_avx2.c, dot_avx512.c): the matvec row-range driver
  * (loom_kernels.rows) around each file's own inlined dot kernels, compiled under that file's ISA flags.
- * The includer defines INLINE and PF_FAR_ON (a flag: also prefetch far ahead into L2) first. */
+ * The includer defines INLINE first, and sets far_prefetch (from loom_far_prefetch) when it fills its table. */
 #ifndef LOOM_CORE_DOT_ROWS_H
 #define LOOM_CORE_DOT_ROWS_H
 
 #include <immintrin.h>
 #include <stdint.h>
 
-/* Weight rows are prefetched per block PF_DIST bytes ahead into L1, and, where PF_FAR_ON, PF_FAR bytes ahead
- * into L2 as well: the L1 prefetches alone keep about as many misses in flight as the L1 can track, which on
- * Zen 4 left the Q4_K, Q6_K and Q8_0 matvecs at 0.81-0.93 of the read probe; with the L2 prefetches far
+/* Weight rows are prefetched per block PF_DIST bytes ahead into L1, and PF_FAR bytes ahead into L2 as well
+ * where far_prefetch is set: the L1 prefetches alone keep about as many misses in flight as the L1 can track,
+ * which on Zen 4 left the Q4_K, Q6_K and Q8_0 matvecs at 0.81-0.93 of the read probe; with the L2 prefetches far
  * ahead they read 5-10 % more (2 threads, 2.4-36 MB matrices, alternating in one process; stop 16). Not
  * measured on Intel yet: LOOM_FAR_PREFETCH=0 turns them off. */
 #define PF_DIST 2048
 #define PF_FAR  8192
+static int far_prefetch; /* one per including ISA file */
 INLINE void prefetch_lines(const void *p, int bytes) {
     for (int o = 0; o < bytes; o += 64) {
         _mm_prefetch((const char *)p + PF_DIST + o, _MM_HINT_T0);
-        if (PF_FAR_ON) _mm_prefetch((const char *)p + PF_FAR + o, _MM_HINT_T1);
+        if (far_prefetch) _mm_prefetch((const char *)p + PF_FAR + o, _MM_HINT_T1);
     }
 }
 

@@ -62,6 +62,16 @@ static size_t scratch_bytes(const loom_lm_hparams *hp, size_t B) {
 
 /* ==== session ==== */
 
+/* KV buffers on huge pages, as the weights, where a buffer fills one: on 4 KiB pages a long decode's attention
+ * takes a TLB miss (a nested page walk in a VM) every 4 KiB of each head's keys and values; below 2 MiB a huge
+ * page would make the rest of its 2 MiB resident for nothing */
+static bool kv_huge(size_t bytes) { return bytes >= ((size_t)2 << 20); }
+static float *kv_alloc(size_t bytes) { return kv_huge(bytes) ? loom_malloc_huge(bytes) : loom_malloc(bytes); }
+static void kv_release(float *p, size_t bytes) {
+    if (kv_huge(bytes)) loom_free_huge(p, bytes);
+    else loom_free(p);
+}
+
 loom_status loom_lm_session_new(loom_lm_session **out, const loom_lm *lm, int64_t n_ctx, int n_threads, loom_err *err) {
     *out = NULL;
     const loom_lm_hparams *hp = &lm->hp;
@@ -85,12 +95,8 @@ loom_status loom_lm_session_new(loom_lm_session **out, const loom_lm *lm, int64_
         if (!loom_size_mul((size_t)cap, kvd * sizeof(float), &bytes)) goto nomem;
         s->kv[l].cap = cap;
         s->kv[l].bytes = bytes;
-        /* huge pages, as the weights, where a buffer fills one: on 4 KiB pages a long decode's attention takes a
-         * TLB miss (a nested page walk in a VM) every 4 KiB of each head's keys and values; below 2 MiB a huge
-         * page would make the rest of its 2 MiB resident for nothing */
-        s->kv[l].huge = bytes >= ((size_t)2 << 20);
-        s->kv[l].k = s->kv[l].huge ? loom_malloc_huge(bytes) : loom_malloc(bytes);
-        s->kv[l].v = s->kv[l].huge ? loom_malloc_huge(bytes) : loom_malloc(bytes);
+        s->kv[l].k = kv_alloc(bytes);
+        s->kv[l].v = kv_alloc(bytes);
         if (!s->kv[l].k || !s->kv[l].v) goto nomem;
         /* touched now, as llama.cpp clears its KV buffer: otherwise the first pass over each position takes
          * page faults inside a decode step (~0.08 ms per token on the reference shape) */
@@ -112,13 +118,8 @@ void loom_lm_session_free(loom_lm_session *s) {
     if (!s) return;
     if (s->kv)
         for (int l = 0; l < s->lm->hp.n_layer; l++) {
-            if (s->kv[l].huge) {
-                loom_free_huge(s->kv[l].k, s->kv[l].bytes);
-                loom_free_huge(s->kv[l].v, s->kv[l].bytes);
-            } else {
-                loom_free(s->kv[l].k);
-                loom_free(s->kv[l].v);
-            }
+            kv_release(s->kv[l].k, s->kv[l].bytes);
+            kv_release(s->kv[l].v, s->kv[l].bytes);
         }
     loom_free(s->kv);
     loom_arena_release(&s->scratch);

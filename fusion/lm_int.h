@@ -50,7 +50,6 @@ struct loom_lm {
 typedef struct lm_kv {
     float  *k, *v; /* [n_kv_head][cap][d_head] f32; from 2 MiB on, on transparent huge pages (loom_malloc_huge) */
     size_t  bytes; /* of k, and of v */
-    bool    huge;
     int64_t cap;
 } lm_kv;
 
