@@ -8,8 +8,8 @@
 
 /* Reads one byte of every cache line of the key and value rows of the block of kb keys after the one at j0 in
  * segment g (clipped to its last visible key `last`), so that they are on their way while the current block
- * computes (the key-major, decode path). In decode the KV cache was
- * evicted by the weights streamed since the last token, and there the key and value loads stalled the loop:
+ * computes (the key-major, decode path). In decode the KV cache was evicted by the weights streamed since the
+ * last token, and there the key and value loads stalled the loop:
  * 1500 positions deep (AVX-512, Zen 4, 2 threads) attention took 5.9-7.9 ms of a token with no help, the same
  * with prefetch instructions (all at once one block ahead, line by line, or into L2 four to sixteen blocks
  * ahead), and 4.8-5.8 ms with these loads (docs/PERF.md, stop 16). Volatile, so the compiler keeps them;
@@ -19,7 +19,7 @@ static inline void loom_attn_touch_next_block(const loom_attn_seg *g, int64_t j0
     for (int64_t r = j0 + kb; r <= j1; r++) {
         const volatile char *k = (const volatile char *)(g->k + r * g->stride);
         const volatile char *v = (const volatile char *)(g->v + r * g->stride);
-        for (int o = 0; o < 4 * dh; o += 64) {
+        for (size_t o = 0; o < sizeof(float) * (size_t)dh; o += 64) {
             (void)k[o];
             (void)v[o];
         }
