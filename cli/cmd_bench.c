@@ -36,7 +36,7 @@
 typedef struct bench_opts {
     const char *model, *mmproj;
     int         threads, n_prompt, n_gen, reps, image_tiles, depth;
-    bool        json, no_mmap, mlock, profile, scaling;
+    bool        json, no_mmap, mlock, profile, scaling, schedule_ab;
 } bench_opts;
 
 typedef struct sample_set {
@@ -138,6 +138,7 @@ static double profile_seconds(const loom_lm_profile *p) {
 static void usage(FILE *f) {
     fprintf(f, "usage: loom bench -m MODEL.gguf [--mmproj P] [-t THREADS] [-p 512] [-n 128] [-r REPS] [-d 0]\n"
                "                  [--image-tiles N] [--json] [--no-mmap] [--mlock] [--profile] [--scaling]\n"
+               "                  [--schedule-ab]\n"
                "       loom bench kernels [--help]      matrix-vector kernels alone\n\n"
                "Prefill (pp) and decode (tg) tokens/s and image encode ms/tile, each with mean and spread over REPS\n"
                "runs and its ratio to this machine's roofline measured in the same run. Benchmark with --no-mmap:\n"
@@ -147,6 +148,9 @@ static void usage(FILE *f) {
                "              extra prefill by part (ms)\n"
                "  --scaling   also the prefill speed-up from 1 to THREADS threads, from repetitions that alternate\n"
                "              between the two in this process (per-core speed on a shared VM drifts between runs)\n"
+               "  --schedule-ab  also REPS extra decodes of -n tokens whose tokens alternate between the matvec\n"
+               "              schedules (steal, guided: LOOM_MV_SCHEDULE), so both see the same machine: t/s of\n"
+               "              each and their ratio\n"
                "  -d N        the pp and tg rows after N tokens of context (prefilled untimed before each\n"
                "              repetition, as llama-bench's -d): their attention and KV cache reads count in the\n"
                "              ratios (and in --profile's decode split); --scaling and the --profile prefill\n"
@@ -175,6 +179,7 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "--mlock")) o.mlock = true;
         else if (!strcmp(a, "--profile")) o.profile = true;
         else if (!strcmp(a, "--scaling")) o.scaling = true;
+        else if (!strcmp(a, "--schedule-ab")) o.schedule_ab = true;
         else if (i + 1 < argc && (!strcmp(a, "-m") || !strcmp(a, "--model"))) o.model = argv[++i];
         else if (i + 1 < argc && !strcmp(a, "--mmproj")) o.mmproj = argv[++i];
         else if (i + 1 < argc && !strcmp(a, "-t") && cli_parse_int(argv[i + 1], 1, 512, &v)) o.threads = (int)v, i++;
@@ -380,6 +385,32 @@ int cmd_bench(int argc, char **argv) {
                 prof.evals += pr.evals;
             }
         }
+        /* --schedule-ab: token k runs under schedule k % 2, so both schedules see the same windows of the VM's
+         * bandwidth; separate runs of each differ by more (0.91-0.98 of the roofline) than the schedules do */
+        sample_set ab_ratio = {0};
+        double ab_time[2] = {0, 0}, ab_tokens[2] = {0, 0};
+        static const loom_mv_schedule_kind ab_kind[2] = {LOOM_MV_STEAL, LOOM_MV_GUIDED};
+        for (int r = 0; r < o.reps && o.schedule_ab && o.n_gen >= 2; r++) {
+            loom_lm_session_reset(s);
+            if (o.depth > 0 && loom_lm_eval(s, x, o.depth, logits, LOOM_LOGITS_NONE, &err)) goto fail;
+            double t_r[2] = {0, 0};
+            for (int k = 0; k < o.n_gen; k++) {
+                loom_mv_schedule_force(ab_kind[k % 2]);
+                const double t0 = loom_time_s();
+                const loom_status st = loom_lm_eval(s, x + (size_t)(k % nx) * hp->d_model, 1, logits, LOOM_LOGITS_LAST, &err);
+                t_r[k % 2] += loom_time_s() - t0;
+                ab_tokens[k % 2] += 1;
+                if (st) {
+                    loom_mv_schedule_force(0);
+                    goto fail;
+                }
+            }
+            loom_mv_schedule_force(0);
+            ab_time[0] += t_r[0];
+            ab_time[1] += t_r[1];
+            const int n_steal = (o.n_gen + 1) / 2, n_guided = o.n_gen / 2;
+            ab_ratio.v[ab_ratio.n++] = (n_steal / t_r[0]) / (n_guided / t_r[1]);
+        }
         const int probe_streams = probe ? loom_bw_probe_streams(probe) : 0;
         loom_bw_probe_free(probe);
         loom_lm_session_set_profiling(s, false);
@@ -434,6 +465,23 @@ int cmd_bench(int argc, char **argv) {
             printf("read loop of the probe: %d stream%s per thread (the faster of one and two in its last best-of pass); "
                    "matvec rows: %d per thread (LOOM_ROW_STREAMS=1|2 overrides)\n",
                    probe_streams, probe_streams == 1 ? "" : "s", loom_row_streams());
+        if (ab_ratio.n > 0) {
+            double m, sd;
+            stats_of(&ab_ratio, &m, &sd);
+            const double steal_tps = ab_tokens[0] / ab_time[0], guided_tps = ab_tokens[1] / ab_time[1];
+            if (!o.json) {
+                printf("\nmatvec schedules, alternating tokens (%d x %d): steal %.2f t/s, guided %.2f t/s; steal/guided "
+                       "%.3f ± %.3f (", ab_ratio.n, o.n_gen, steal_tps, guided_tps, m, sd);
+                for (int r = 0; r < ab_ratio.n; r++) printf("%s%.3f", r ? ", " : "", ab_ratio.v[r]);
+                printf(")\n");
+            }
+            json_t *ab = json_object();
+            json_object_set_new(ab, "steal_tokens_per_s", json_real(steal_tps));
+            json_object_set_new(ab, "guided_tokens_per_s", json_real(guided_tps));
+            json_object_set_new(ab, "steal_over_guided", json_real(m));
+            json_object_set_new(ab, "steal_over_guided_sd", json_real(sd));
+            json_object_set_new(js, "tg_schedule_ab", ab);
+        }
         if (o.profile && o.n_gen && prof.evals > 0) {
             json_t *parts = json_object();
             const double total = profile_seconds(&prof);

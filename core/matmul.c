@@ -19,6 +19,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "core/alloc.h"
 #include "core/gemm_int.h"
@@ -200,7 +202,7 @@ int loom_matmul(loom_pool *pool, float *Y, const void *W, loom_dtype wt, int64_t
  *
  * A decode step is ~100 dispatches of matrix-vector products of 0.5 to 340 MB, each read once from DRAM, so
  * the goal is the memory bandwidth: threads take long contiguous runs of rows (the kernels' rows_* prefetch
- * each run as one stream) by guided self-scheduling (mv_worker), and the products that share an input go
+ * each run as one stream; mv_worker says how they are shared out), and the products that share an input go
  * out in one pool dispatch. Runs are whole ROW_ALIGN units of each product's rows, and each row is computed
  * by the same kernel whatever the thread count, so the results equal loom_vec_dot's bit for bit. */
 
@@ -222,6 +224,7 @@ typedef struct mv_plan {
     int64_t n_in;
     size_t  total;                      /* bytes of all parts */
     int64_t unit0[MV_MAX_PARTS + 1];    /* first ROW_ALIGN-row unit of each part; unit0[n_parts] = all units */
+    loom_steal *ranges;                 /* the steal schedule's ranges; NULL: guided, by `next` */
     _Alignas(64) _Atomic int64_t next;  /* first unit no thread has taken yet */
     char    pad[64 - sizeof(int64_t)];  /* `next` alone in its cache line: the threads write it */
     mv_part part[MV_MAX_PARTS];
@@ -251,16 +254,44 @@ static void mv_units(const mv_plan *pl, int64_t u0, int64_t u1) {
     }
 }
 
-/* Threads take runs of units by guided self-scheduling (loom_pool_take): a static split waits, at every one of
- * a decode step's ~100 dispatches, for whichever thread the machine slowed down; with it 2-thread decode read
- * 0.85-0.90 of the bandwidth measured in the same windows, with this 0.93-0.96 (docs/PERF.md). Which thread
- * computes a row changes nothing: each row is one kernel call on the same inputs. */
-#define MV_MIN_UNITS 2
+/* Threads share the units by one of two schedules (loom_mv_schedule). A static split would wait, at every one of
+ * a decode step's ~100 dispatches, for whichever thread the machine slowed down (2-thread decode read 0.85-0.90
+ * of the bandwidth measured in the same windows; docs/PERF.md, stop 15), so both hand work to whoever is free:
+ * - steal (default): each thread streams its own contiguous range MV_CHUNK_UNITS at a time and then takes
+ *   back halves of the others' (loom_steal_take). One long stream per thread: on the Zen 4 VM the per-layer
+ *   dispatches (1-4 MB) read 1.05-1.08x faster than guided, the 340 MB head the same (stop 17).
+ * - guided (loom_pool_take, at least MV_MIN_UNITS): ~7 separate pieces per thread per matrix, each restarting
+ *   its stream (the first lines are demand misses and the far prefetch is not yet running). Also the fallback
+ *   for more threads or units than loom_steal holds.
+ * Which thread computes a row changes nothing: each row is one kernel call on the same inputs. */
+#define MV_MIN_UNITS   2
+#define MV_CHUNK_UNITS 4 /* 64 rows: ~37 KB of a 2048-wide Q4_K matrix between a thread's range checks */
 static void mv_worker(void *ctx, int ith, int nth) {
-    (void)ith;
     mv_plan *pl = ctx;
     int64_t u0, u1;
+    if (pl->ranges) {
+        while (loom_steal_take(pl->ranges, ith, MV_CHUNK_UNITS, &u0, &u1)) mv_units(pl, u0, u1);
+        return;
+    }
     while (loom_pool_take(&pl->next, pl->unit0[pl->n_parts], nth, MV_MIN_UNITS, &u0, &u1)) mv_units(pl, u0, u1);
+}
+
+static atomic_int g_schedule_env, g_schedule_forced; /* 0 = not read yet / not forced */
+
+loom_mv_schedule_kind loom_mv_schedule(void) {
+    const int forced = atomic_load_explicit(&g_schedule_forced, memory_order_relaxed);
+    if (forced) return (loom_mv_schedule_kind)forced;
+    int s = atomic_load_explicit(&g_schedule_env, memory_order_relaxed);
+    if (!s) {
+        const char *env = getenv("LOOM_MV_SCHEDULE");
+        s = env && !strcmp(env, "guided") ? LOOM_MV_GUIDED : LOOM_MV_STEAL;
+        atomic_store_explicit(&g_schedule_env, s, memory_order_relaxed);
+    }
+    return (loom_mv_schedule_kind)s;
+}
+
+void loom_mv_schedule_force(loom_mv_schedule_kind kind) {
+    atomic_store(&g_schedule_forced, kind == LOOM_MV_STEAL || kind == LOOM_MV_GUIDED ? (int)kind : 0);
 }
 
 /* Up to MV_MAX_PARTS products of x in one dispatch. x is quantized once per activation format (Q8_0 and
@@ -303,8 +334,13 @@ static int mv_run(loom_pool *pool, const loom_matmul_job *jobs, int n_jobs, int6
         rows += jobs[j].n_out;
         pl.unit0[pl.n_parts] = pl.unit0[pl.n_parts - 1] + (jobs[j].n_out + ROW_ALIGN - 1) / ROW_ALIGN;
     }
+    if (!pl.n_parts) return 0;
+    loom_pool *run_on = rows >= 2 * ROW_ALIGN ? pool : NULL;
+    loom_steal ranges; /* ~4 KB, set up for loom_pool_size(run_on) slots only */
+    if (loom_mv_schedule() == LOOM_MV_STEAL && loom_steal_init(&ranges, pl.unit0[pl.n_parts], loom_pool_size(run_on)))
+        pl.ranges = &ranges;
     atomic_init(&pl.next, 0);
-    if (pl.n_parts) loom_pool_run(rows >= 2 * ROW_ALIGN ? pool : NULL, mv_worker, &pl);
+    loom_pool_run(run_on, mv_worker, &pl);
     return 0;
 }
 

@@ -42,6 +42,13 @@ loom_isa    loom_isa_active(void);            /* what loom_vec_dot/matvec/matmul
  * Results are the same bits either way. */
 int  loom_row_streams(void);
 void loom_row_streams_force(int streams); /* tests/bench: 1 or 2; 0 restores the default */
+/* How a matvec's rows are shared among the pool's threads (core/matmul.c, mv_worker): LOOM_MV_STEAL, each
+ * thread's own contiguous range and then back halves of the others' (the default; measured on Zen 4), or
+ * LOOM_MV_GUIDED, guided self-scheduling (stop 16's; unmeasured against steal on Intel). LOOM_MV_SCHEDULE=
+ * guided|steal overrides the default. Results are the same bits either way. */
+typedef enum { LOOM_MV_STEAL = 1, LOOM_MV_GUIDED = 2 } loom_mv_schedule_kind;
+loom_mv_schedule_kind loom_mv_schedule(void);
+void loom_mv_schedule_force(loom_mv_schedule_kind kind); /* tests/bench; 0 restores the default */
 /* Whether the matvec kernels also prefetch weights far ahead into L2 (core/dot_rows.h): 1 unless
  * LOOM_FAR_PREFETCH=0. Read once, when the kernel tables are filled. */
 int  loom_far_prefetch(void);

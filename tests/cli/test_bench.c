@@ -40,7 +40,7 @@ Test(cli_bench, json_fields_and_ratios, .init = setup, .fini = teardown, .timeou
     cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "synth failed: %s", r.err);
     cli_result_free(&r);
     char *bench[] = {(char *)bin, "bench", "-m", model, "--mmproj", mmproj, "-t", "2", "-p", "32", "-n", "8",
-                     "-r", "2", "--image-tiles", "1", "--no-mmap", "--json", "--profile", "--scaling", NULL};
+                     "-r", "2", "--image-tiles", "1", "--no-mmap", "--json", "--profile", "--scaling", "--schedule-ab", NULL};
     r = cli_run(bench);
     cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "bench failed: %s", r.err);
     json_error_t je;
@@ -102,6 +102,14 @@ Test(cli_bench, json_fields_and_ratios, .init = setup, .fini = teardown, .timeou
         cr_expect(isfinite(psu) && psu > 0, "peak speed-up %g", psu);
     } else {
         cr_expect(json_object_get(js, "peak_speedup_vs_1_thread") == NULL, "a peak speed-up without peak loops");
+    }
+    /* --schedule-ab: both matvec schedules decoded tokens (speeds, not judged) */
+    json_t *ab = json_object_get(js, "tg_schedule_ab");
+    cr_assert(json_is_object(ab), "--schedule-ab gives tg_schedule_ab");
+    const char *ab_keys[] = {"steal_tokens_per_s", "guided_tokens_per_s", "steal_over_guided"};
+    for (size_t i = 0; i < 3; i++) {
+        const double v = num(ab, ab_keys[i]);
+        cr_expect(isfinite(v) && v > 0, "tg_schedule_ab.%s = %g", ab_keys[i], v);
     }
     json_t *pprof = json_object_get(js, "pp_profile_ms");
     cr_assert(json_is_object(pprof), "--profile gives pp_profile_ms");

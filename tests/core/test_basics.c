@@ -1,6 +1,8 @@
 /* tests/core/test_basics.c — errors, allocation (fault injection, live bytes), arenas, the thread pool. */
 #include <criterion/criterion.h>
+#include <sched.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -99,4 +101,71 @@ Test(threadpool, parallel_for_covers_every_index_once) {
     }
     loom_pool *bad;
     cr_assert_eq(loom_pool_new(&bad, 100000, NULL), LOOM_ERR_INVALID);
+}
+
+/* loom_steal: every index handed out exactly once, for awkward sizes, chunks and thread counts. In the
+ * second pass thread 0 starts only after all the others have finished, so they must have stolen its whole
+ * range (back half after back half) and it gets nothing. */
+typedef struct steal_ctx {
+    loom_steal     s;
+    int64_t        chunk;
+    int            late_owner; /* thread 0 waits for the others */
+    _Atomic int    done;       /* threads out of their loop */
+    _Atomic int   *owner;      /* per index: 1 + the thread that took it */
+    _Atomic int    dup;        /* indices taken twice */
+    _Atomic int    bad_piece;  /* pieces larger than chunk or out of [0, n) */
+    int64_t        n;
+    _Atomic int    taken_by0;
+} steal_ctx;
+
+static void steal_fn(void *arg, int ith, int nth) {
+    steal_ctx *c = arg;
+    if (c->late_owner && ith == 0)
+        for (int i = 0; i < 5000000 && atomic_load(&c->done) < nth - 1; i++) sched_yield();
+    int64_t b, e;
+    while (loom_steal_take(&c->s, ith, c->chunk, &b, &e)) {
+        if (b < 0 || e > c->n || e <= b || e - b > c->chunk) atomic_fetch_add(&c->bad_piece, 1);
+        for (int64_t i = b; i < e && i < c->n && i >= 0; i++) {
+            int none = 0;
+            if (!atomic_compare_exchange_strong(&c->owner[i], &none, 1 + ith)) atomic_fetch_add(&c->dup, 1);
+        }
+        if (ith == 0) atomic_fetch_add(&c->taken_by0, (int)(e - b));
+    }
+    atomic_fetch_add(&c->done, 1);
+}
+
+Test(threadpool, steal_hands_out_every_index_once) {
+    const int64_t ns[] = {0, 1, 5, 63, 64, 1000, 4099};
+    const int64_t chunks[] = {1, 3, 4};
+    for (int nt = 1; nt <= 5; nt++) {
+        loom_pool *pool;
+        cr_assert_eq(loom_pool_new(&pool, nt, NULL), LOOM_OK);
+        for (int ni = 0; ni < 7; ni++)
+            for (int ci = 0; ci < 3; ci++)
+                for (int late = 0; late < 2; late++) {
+                    steal_ctx *c = calloc(1, sizeof *c);
+                    c->n = ns[ni];
+                    c->chunk = chunks[ci];
+                    c->late_owner = late && nt > 1;
+                    c->owner = calloc((size_t)c->n + 1, sizeof *c->owner);
+                    cr_assert(loom_steal_init(&c->s, c->n, nt));
+                    loom_pool_run(pool, steal_fn, c);
+                    const char *what = late ? "late owner" : "all start";
+                    cr_assert_eq(c->dup, 0, "%d threads, n %lld, chunk %lld, %s", nt, (long long)c->n,
+                                 (long long)c->chunk, what);
+                    cr_assert_eq(c->bad_piece, 0);
+                    for (int64_t i = 0; i < c->n; i++)
+                        cr_assert_neq(c->owner[i], 0, "index %lld never handed out (%d threads, n %lld, %s)",
+                                      (long long)i, nt, (long long)c->n, what);
+                    if (c->late_owner) cr_assert_eq(c->taken_by0, 0, "the others left thread 0 work");
+                    free(c->owner);
+                    free(c);
+                }
+        loom_pool_free(pool);
+    }
+    loom_steal s;
+    cr_assert_eq(loom_steal_init(&s, 100, LOOM_STEAL_MAX_THREADS + 1), 0);
+    cr_assert_eq(loom_steal_init(&s, (int64_t)1 << 32, 2), 0);
+    cr_assert_eq(loom_steal_init(&s, 100, 0), 0);
+    cr_assert_eq(loom_steal_init(&s, UINT32_MAX, LOOM_STEAL_MAX_THREADS), 1);
 }

@@ -412,8 +412,9 @@ Test(matmul, long_rows_equal_vec_dot) {
 }
 
 /* Larger shapes through pools of 2, 3 and 5 threads: threaded equals single-threaded bit for bit. The
- * matvec hands out rows by guided self-scheduling (which thread takes which rows depends on timing), so it is
- * repeated: every schedule must give the same bits. 4099 rows are 257 ROW_ALIGN units, an uneven tail. */
+ * matvec hands out rows by stealing or guided self-scheduling (which thread takes which rows depends on
+ * timing), so it is repeated under both: every split must give the same bits. 4099 rows are 257 ROW_ALIGN
+ * units, an uneven tail. */
 Test(matmul, threaded_equals_single_large) {
     loom_pool *pools[3] = {NULL, NULL, NULL};
     const int sizes[3] = {2, 3, 5};
@@ -432,13 +433,16 @@ Test(matmul, threaded_equals_single_large) {
         cr_assert_eq(loom_matvec(NULL, A, W, ts[ti], n_in, n_out_mv, X), 0);
         for (int p = 0; p < 3; p++)
             for (int rep = 0; rep < 8; rep++) {
-                loom_row_streams_force(1 + rep % 2); /* the single-thread reference ran the CPU's default */
+                loom_row_streams_force(1 + rep % 2); /* the single-thread reference ran the CPU's defaults */
+                loom_mv_schedule_force(rep / 2 % 2 ? LOOM_MV_GUIDED : LOOM_MV_STEAL);
                 memset(B, 0xFF, n_out_mv * sizeof(float));
                 cr_assert_eq(loom_matvec(pools[p], B, W, ts[ti], n_in, n_out_mv, X), 0);
-                cr_assert_eq(memcmp(A, B, n_out_mv * sizeof(float)), 0, "%s, %d threads, repetition %d, %d streams",
-                             loom_type_name(ts[ti]), sizes[p], rep, 1 + rep % 2);
+                cr_assert_eq(memcmp(A, B, n_out_mv * sizeof(float)), 0,
+                             "%s, %d threads, repetition %d, %d streams, %s", loom_type_name(ts[ti]), sizes[p], rep,
+                             1 + rep % 2, rep / 2 % 2 ? "guided" : "steal");
             }
         loom_row_streams_force(0);
+        loom_mv_schedule_force(0);
         loom_free(W);
         loom_free(X);
         loom_free(A);
