@@ -28,7 +28,7 @@
 
 #include "core/hsum_avx2.h"
 #include "core/attn.h"
-#include "core/attn_touch.h"
+#include "core/attn_prefetch.h"
 #include "core/exp_avx2.h"
 
 #define INLINE static inline __attribute__((always_inline))
@@ -68,7 +68,8 @@ static void pack_values(float *Vp, int os, const float *const *vrow, uint32_t ke
  * adds 0 * v, exact for the finite rows a KV cache holds; keys no lane sees (rows possibly never written,
  * even NaN) are skipped. */
 INLINE void value_tile(float *O, int os, const float *alpha, const float *P, int psm, int psj,
-                       const float *const *vrow, uint32_t keys, int c0, int CC, int NQ, int tail, __m256i tmask) {
+                       const float *const *vrow, uint32_t keys, int c0, int CC, int NQ, int tail, __m256i tmask,
+                       ptrdiff_t pf) {
     __m256 acc[TILE_LANES][8];
 #pragma GCC unroll 8
     for (int m = 0; m < NQ; m++) {
@@ -81,8 +82,10 @@ INLINE void value_tile(float *O, int os, const float *alpha, const float *P, int
         const float *v8 = vrow[j] + 8 * c0, *pj = P + j * psj;
         __m256 v[8];
 #pragma GCC unroll 8
-        for (int c = 0; c < CC; c++)
+        for (int c = 0; c < CC; c++) {
             v[c] = tail && c == CC - 1 ? _mm256_maskload_ps(v8 + 8 * c, tmask) : _mm256_loadu_ps(v8 + 8 * c);
+            if (c % 2 == 0) loom_attn_prefetch_ahead(v8 + 8 * c, pf); /* one per 64-byte line */
+        }
 #pragma GCC unroll 8
         for (int m = 0; m < NQ; m++) {
             __m256 p = _mm256_broadcast_ss(pj + m * psm);
@@ -100,8 +103,8 @@ INLINE void value_tile(float *O, int os, const float *alpha, const float *P, int
  * 1..CC chunks left, which holds the row's last chunk. Tile sizes are constants at every call, so that the
  * accumulators live in registers; the `R <= CC` guards drop the impossible remainders at compile time. */
 INLINE void update_lanes(float *O, int os, const float *alpha, const float *P, int psm, int psj,
-                         const float *const *vrow, uint32_t keys, int NC, __m256i tmask, int nq) {
-#define VT(R, NQ, TAIL) value_tile(O, os, alpha, P, psm, psj, vrow, keys, c0, R, NQ, TAIL, tmask)
+                         const float *const *vrow, uint32_t keys, int NC, __m256i tmask, int nq, ptrdiff_t pf) {
+#define VT(R, NQ, TAIL) value_tile(O, os, alpha, P, psm, psj, vrow, keys, c0, R, NQ, TAIL, tmask, pf)
 #define LAST(R, NQ, CC) case R: if (R <= CC) VT(R, NQ, 1); break
 #define VALUE_TILES(NQ, CC)                                                                                       \
     do {                                                                                                          \
@@ -130,7 +133,7 @@ INLINE void update_lanes(float *O, int os, const float *alpha, const float *P, i
  * packed first when more than one pass reads them. Inlined into each path, so that the layout of P (psm, psj)
  * is a constant there and every p is a load at a fixed offset. */
 INLINE void update_outputs(float *O, int os, const float *alpha, const float *P, int psm, int psj,
-                           const float *const *vrow, uint32_t keys, int NC, __m256i tmask, int nq) {
+                           const float *const *vrow, uint32_t keys, int NC, __m256i tmask, int nq, ptrdiff_t pf) {
     int n_pass = (nq + TILE_LANES - 1) / TILE_LANES;
     _Alignas(32) float Vp[KB * 256];
     const float *packed[KB];
@@ -142,7 +145,7 @@ INLINE void update_outputs(float *O, int os, const float *alpha, const float *P,
     }
     for (int p = 0, m0 = 0; p < n_pass; p++) {
         int n = (nq - m0) / (n_pass - p);
-        update_lanes(O + m0 * os, os, alpha + m0, P + m0 * psm, psm, psj, vrow, keys, NC, tmask, n);
+        update_lanes(O + m0 * os, os, alpha + m0, P + m0 * psm, psm, psj, vrow, keys, NC, tmask, n, pf);
         m0 += n;
     }
 }
@@ -338,7 +341,7 @@ INLINE void lane_major(const loom_attn_task *t, int NV, int KT) {
                 l[v] = _mm256_fmadd_ps(l[v], _mm256_load_ps(alpha + 8 * v), psum);
                 mx[v] = nmx;
             }
-            if (keys) update_outputs(O, os, alpha, S, 1, W, vrow, keys, NC, tmask, nq);
+            if (keys) update_outputs(O, os, alpha, S, 1, W, vrow, keys, NC, tmask, nq, 0);
         }
     }
     for (int v = 0; v < NV; v++) _mm256_store_ps(lsum + 8 * v, l[v]);
@@ -370,13 +373,14 @@ INLINE __m256 hsum8_finish(__m256 w0, __m256 w1) {
 /* One 8-float chunk of a KG keys x NQ queries dot-product tile: each query chunk loaded serves KG keys, each
  * key chunk NQ queries. */
 INLINE void dot_tile_chunk(__m256 acc[8][KM_PASS], const float *const *krow, const float *Q, int qs, int c,
-                           int tail, __m256i tmask, int KG, int NQ) {
+                           int tail, __m256i tmask, int KG, int NQ, ptrdiff_t pf) {
     __m256 q[KM_PASS];
 #pragma GCC unroll 4
     for (int m = 0; m < NQ; m++) q[m] = _mm256_load_ps(Q + m * qs + 8 * c);
 #pragma GCC unroll 8
     for (int i = 0; i < KG; i++) {
         __m256 k = tail ? _mm256_maskload_ps(krow[i] + 8 * c, tmask) : _mm256_loadu_ps(krow[i] + 8 * c);
+        if (c % 2 == 0) loom_attn_prefetch_ahead(krow[i] + 8 * c, pf); /* one per 64-byte line */
 #pragma GCC unroll 4
         for (int m = 0; m < NQ; m++) acc[i][m] = _mm256_fmadd_ps(k, q[m], acc[i][m]);
     }
@@ -385,14 +389,14 @@ INLINE void dot_tile_chunk(__m256 acc[8][KM_PASS], const float *const *krow, con
 /* Dot products of the keys krow[0..KG) with the queries Q[0..NQ) (rows qs floats apart), left as per-half
  * partial sums: W[m * (KB / 4) + i / 4] = hsum4_per_half of keys i..i+3 for query m. */
 INLINE void dot_tile(__m256 *W, const float *const *krow, const float *Q, int qs, int NC, __m256i tmask, int KG,
-                     int NQ) {
+                     int NQ, ptrdiff_t pf) {
     __m256 acc[8][KM_PASS];
 #pragma GCC unroll 8
     for (int i = 0; i < KG; i++)
 #pragma GCC unroll 4
         for (int m = 0; m < NQ; m++) acc[i][m] = _mm256_setzero_ps();
-    for (int c = 0; c < NC - 1; c++) dot_tile_chunk(acc, krow, Q, qs, c, 0, tmask, KG, NQ);
-    dot_tile_chunk(acc, krow, Q, qs, NC - 1, 1, tmask, KG, NQ); /* never read past a row */
+    for (int c = 0; c < NC - 1; c++) dot_tile_chunk(acc, krow, Q, qs, c, 0, tmask, KG, NQ, pf);
+    dot_tile_chunk(acc, krow, Q, qs, NC - 1, 1, tmask, KG, NQ, pf); /* never read past a row */
 #pragma GCC unroll 4
     for (int m = 0; m < NQ; m++)
 #pragma GCC unroll 8
@@ -405,6 +409,7 @@ typedef struct km_state {
     const loom_attn_task *t;
     int     NC, qs;                              /* 8-float chunks per row; floats per lane in Q and O */
     __m256i tmask;                               /* see tail_mask */
+    ptrdiff_t pf;                                /* the current segment's prefetch distance (attn_prefetch.h) */
     float   mx[KM_MAX_LANES], l[KM_MAX_LANES];
     _Alignas(32) float Q[KM_MAX_LANES * 256];    /* [n_q][qs] scaled queries */
     _Alignas(32) float O[TILE_LANES * 256];      /* [n_q][qs] unnormalised outputs (sized for update_lanes' widest
@@ -414,10 +419,10 @@ typedef struct km_state {
 /* Scores of the keys krow[0..nk) against the queries Q[0..nq), nq <= KM_PASS: lane i of sc[m * 3 + g] is
  * Q[m]·krow[8 g + i] for 8 g + i < nk (junk or 0 beyond; krow must be valid up to nk rounded up to 8). */
 static void km_scores(__m256 *sc, const float *const *krow, const float *Q, int qs, int nq, int nk, int NC,
-                      __m256i tmask) {
+                      __m256i tmask, ptrdiff_t pf) {
     __m256 W[KM_PASS * KB / 4];
     for (int i = 0; i < KM_PASS * KB / 4; i++) W[i] = _mm256_setzero_ps();
-#define DOT_TILES(KG, NQ) for (int j = 0; j < nk; j += KG) dot_tile(W + j / 4, krow + j, Q, qs, NC, tmask, KG, NQ)
+#define DOT_TILES(KG, NQ) for (int j = 0; j < nk; j += KG) dot_tile(W + j / 4, krow + j, Q, qs, NC, tmask, KG, NQ, pf)
     switch (nq) {
     case 1: DOT_TILES(8, 1); break; /* 8 keys: the FMA latency needs 8 independent accumulators */
     case 2: DOT_TILES(4, 2); break;
@@ -437,7 +442,7 @@ static void km_block(km_state *st, const float *const *krow, const float *const 
     int n_pass = (nq + KM_PASS - 1) / KM_PASS;
     for (int p = 0, m0 = 0; p < n_pass; p++) {
         int n = (nq - m0) / (n_pass - p);
-        km_scores(sc + m0 * (KB / 8), krow, st->Q + m0 * qs, qs, n, nk, st->NC, st->tmask);
+        km_scores(sc + m0 * (KB / 8), krow, st->Q + m0 * qs, qs, n, nk, st->NC, st->tmask, st->pf);
         m0 += n;
     }
     _Alignas(32) float P[TILE_LANES * KB]; /* [n_q][KB]; TILE_LANES: as km_state.O */
@@ -474,7 +479,7 @@ static void km_block(km_state *st, const float *const *krow, const float *const 
         st->l[m] = st->l[m] * alpha[m] + hsum256(psum);
         st->mx[m] = nmx;
     }
-    if (any) update_outputs(st->O, qs, alpha, P, KB, 1, vrow, any, st->NC, st->tmask, nq);
+    if (any) update_outputs(st->O, qs, alpha, P, KB, 1, vrow, any, st->NC, st->tmask, nq, st->pf);
 }
 
 static void attn_key_major(const loom_attn_task *t) {
@@ -500,9 +505,9 @@ static void attn_key_major(const loom_attn_task *t) {
         const loom_attn_seg *g = &t->seg[s];
         int64_t first, last;
         seg_span(g, min_lo, max_hi, &first, &last);
+        st.pf = loom_attn_prefetch_distance(g->stride, KB);
         for (int64_t j0 = first; j0 <= last; j0 += KB) {
             int nk = (int)(last - j0 + 1 < KB ? last - j0 + 1 : KB);
-            loom_attn_touch_next_block(g, j0, last, KB, t->d_head); /* on its way while this one computes */
             const float *krow[KB], *vrow[KB];
             block_rows(krow, vrow, g, j0, nk);
             km_block(&st, krow, vrow, nk, g->pos0 + j0);

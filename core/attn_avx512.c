@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "core/attn.h"
-#include "core/attn_touch.h"
+#include "core/attn_prefetch.h"
 #include "core/exp_avx512.h"
 
 #define MASKED (-1e30f)
@@ -30,7 +30,7 @@
 static inline __attribute__((always_inline)) void update_tile(float *O, int qs, const float *alpha, const float *P,
                                                               int psm, int psj, const float *const *vrows,
                                                               uint32_t keys, const __mmask16 *cmask, int c0,
-                                                              int CC, int NQ, int whole) {
+                                                              int CC, int NQ, int whole, ptrdiff_t pf) {
     __m512 acc[TILE_LANES][8];
     __mmask16 mk[8];
 #pragma GCC unroll 8
@@ -48,6 +48,7 @@ static inline __attribute__((always_inline)) void update_tile(float *O, int qs, 
         for (int c = 0; c < CC; c++) { /* plain loads where the tile holds no partial chunk: they fuse with the FMA */
             const float *v16 = vrows[j] + 16 * (c0 + c);
             v[c] = whole ? _mm512_loadu_ps(v16) : _mm512_maskz_loadu_ps(mk[c], v16);
+            loom_attn_prefetch_ahead(v16, pf);
         }
 #pragma GCC unroll 8
         for (int m = 0; m < NQ; m++) {
@@ -64,12 +65,13 @@ static inline __attribute__((always_inline)) void update_tile(float *O, int qs, 
 
 /* update_tile over all chunks (whole tiles: O and cmask cover NC rounded up to 8) for nq <= TILE_LANES lanes. */
 static void update_lanes(float *O, int qs, const float *alpha, const float *P, int psm, int psj,
-                         const float *const *vrows, uint32_t keys, const __mmask16 *cmask, int NC, int nq) {
+                         const float *const *vrows, uint32_t keys, const __mmask16 *cmask, int NC, int nq,
+                         ptrdiff_t pf) {
     /* whole is a constant in each call, so that the tiles without a partial chunk get plain loads */
 #define UPDATE_TILES(CC, NQ)                                                                                       \
     for (int c0 = 0; c0 < NC; c0 += CC) {                                                                          \
-        if (cmask[c0 + CC - 1] == 0xFFFF) update_tile(O, qs, alpha, P, psm, psj, vrows, keys, cmask, c0, CC, NQ, 1); \
-        else update_tile(O, qs, alpha, P, psm, psj, vrows, keys, cmask, c0, CC, NQ, 0);                           \
+        if (cmask[c0 + CC - 1] == 0xFFFF) update_tile(O, qs, alpha, P, psm, psj, vrows, keys, cmask, c0, CC, NQ, 1, pf); \
+        else update_tile(O, qs, alpha, P, psm, psj, vrows, keys, cmask, c0, CC, NQ, 0, pf);                       \
     }
     switch (nq) {
     /* 8 chunks for 1-2 lanes (enough independent FMA chains) unless the rows are short */
@@ -206,7 +208,7 @@ static void attn_lane_major(const loom_attn_task *t) {
             _mm512_store_ps(alpha, a);
             for (int m0 = 0; m0 < nq; m0 += per_pass)
                 update_lanes(O + m0 * qs, qs, alpha + m0, P + m0, 1, 16, vrows, keys, cmask, (dh + 15) / 16,
-                             nq - m0 < per_pass ? nq - m0 : per_pass);
+                             nq - m0 < per_pass ? nq - m0 : per_pass, 0);
         }
     }
     _Alignas(64) float lsum[16];
@@ -248,10 +250,13 @@ static inline __m512 hsum16_finish(const __m512 *w) {
  * each query chunk KG keys. */
 static inline __attribute__((always_inline)) void dot_tile_chunk(__m512 acc[8][TILE_LANES],
                                                                  const float *const *krow, const float *Q, int qs,
-                                                                 int c, __mmask16 mk, int KG, int NQ) {
+                                                                 int c, __mmask16 mk, int KG, int NQ, ptrdiff_t pf) {
     __m512 k[8];
 #pragma GCC unroll 8
-    for (int i = 0; i < KG; i++) k[i] = _mm512_maskz_loadu_ps(mk, krow[i] + 16 * c);
+    for (int i = 0; i < KG; i++) {
+        k[i] = _mm512_maskz_loadu_ps(mk, krow[i] + 16 * c);
+        loom_attn_prefetch_ahead(krow[i] + 16 * c, pf);
+    }
 #pragma GCC unroll 8
     for (int m = 0; m < NQ; m++) {
         __m512 q = _mm512_load_ps(Q + m * qs + 16 * c);
@@ -264,14 +269,15 @@ static inline __attribute__((always_inline)) void dot_tile_chunk(__m512 acc[8][T
  * left as per-128-bit-lane partial sums: W[m * 4 + i / 4] = hsum4_per_lane of keys i..i+3 for query m.
  * KG and NQ are constants at every call, so acc lives in registers. */
 static inline __attribute__((always_inline)) void dot_tile(__m512 *W, const float *const *krow, const float *Q,
-                                                           int qs, int NC, __mmask16 tail, int KG, int NQ) {
+                                                           int qs, int NC, __mmask16 tail, int KG, int NQ,
+                                                           ptrdiff_t pf) {
     __m512 acc[8][TILE_LANES];
 #pragma GCC unroll 8
     for (int i = 0; i < KG; i++)
 #pragma GCC unroll 8
         for (int m = 0; m < NQ; m++) acc[i][m] = _mm512_setzero_ps();
-    for (int c = 0; c < NC - 1; c++) dot_tile_chunk(acc, krow, Q, qs, c, (__mmask16)0xFFFF, KG, NQ);
-    dot_tile_chunk(acc, krow, Q, qs, NC - 1, tail, KG, NQ); /* never read past a row */
+    for (int c = 0; c < NC - 1; c++) dot_tile_chunk(acc, krow, Q, qs, c, (__mmask16)0xFFFF, KG, NQ, pf);
+    dot_tile_chunk(acc, krow, Q, qs, NC - 1, tail, KG, NQ, pf); /* never read past a row */
 #pragma GCC unroll 8
     for (int m = 0; m < NQ; m++)
 #pragma GCC unroll 8
@@ -282,12 +288,12 @@ static inline __attribute__((always_inline)) void dot_tile(__m512 *W, const floa
 /* The scores of key rows krow[0..nk) against nq <= TILE_LANES queries: lane j of sc[m] = Q[m]·krow[j]
  * (lanes from nk on hold junk or 0; krow must be valid up to nk rounded up to the tile). */
 static void block_scores(__m512 *sc, const float *const *krow, const float *Q, int qs, int nq, int nk, int NC,
-                         __mmask16 tail) {
+                         __mmask16 tail, ptrdiff_t pf) {
     __m512 W[TILE_LANES * 4];
     for (int i = 0; i < nq * 4; i++) W[i] = _mm512_setzero_ps();
     /* 8 keys per tile for 1-2 queries: the FMA latency needs 8+ independent accumulators */
 #define DOT_TILES(KG, NQ)                                                                                          \
-    for (int j = 0; j < nk; j += KG) dot_tile(W + j / 4, krow + j, Q, qs, NC, tail, KG, NQ)
+    for (int j = 0; j < nk; j += KG) dot_tile(W + j / 4, krow + j, Q, qs, NC, tail, KG, NQ, pf)
     switch (nq) {
     case 1: DOT_TILES(8, 1); break;
     case 2: DOT_TILES(8, 2); break;
@@ -325,6 +331,7 @@ static inline __m512 softmax_block(__m512 s, __mmask16 vis, float *mx, float *l,
 typedef struct km_state {
     const loom_attn_task *t;
     int      NC, qs, per_pass;   /* chunks of 16 per row, floats per lane in Q and O, lanes per tile pass */
+    ptrdiff_t pf;                /* the current segment's prefetch distance (attn_prefetch.h) */
     __mmask16 tail;
     __mmask16 cmask[16];         /* see chunk_masks */
     float    mx[KM_MAX_LANES], l[KM_MAX_LANES];
@@ -338,7 +345,7 @@ static void km_block(km_state *st, const float *const *krow, const float *const 
     const int nq = t->n_q, qs = st->qs, pp = st->per_pass;
     __m512 sc[KM_MAX_LANES];
     for (int m0 = 0; m0 < nq; m0 += pp)
-        block_scores(sc + m0, krow, st->Q + m0 * qs, qs, nq - m0 < pp ? nq - m0 : pp, nk, st->NC, st->tail);
+        block_scores(sc + m0, krow, st->Q + m0 * qs, qs, nq - m0 < pp ? nq - m0 : pp, nk, st->NC, st->tail, st->pf);
     _Alignas(64) float P[KM_MAX_LANES * 16]; /* [n_q][16] */
     float alpha[KM_MAX_LANES];
     uint32_t any = 0;
@@ -351,7 +358,7 @@ static void km_block(km_state *st, const float *const *krow, const float *const 
     }
     for (int m0 = 0; m0 < nq && any; m0 += pp)
         update_lanes(st->O + m0 * qs, qs, alpha + m0, P + m0 * 16, 16, 1, vrow, any, st->cmask, st->NC,
-                     nq - m0 < pp ? nq - m0 : pp);
+                     nq - m0 < pp ? nq - m0 : pp, st->pf);
 }
 
 static void km_init(km_state *st, const loom_attn_task *t) {
@@ -388,9 +395,9 @@ static void attn_key_major(const loom_attn_task *t) {
         const loom_attn_seg *g = &t->seg[s];
         int64_t first = g->pos0 > min_lo ? 0 : min_lo - g->pos0;
         int64_t last = g->pos0 + g->n - 1 < max_hi ? g->n - 1 : max_hi - g->pos0;
+        st.pf = loom_attn_prefetch_distance(g->stride, KB);
         for (int64_t j0 = first; j0 <= last; j0 += KB) {
             int nk = (int)(last - j0 + 1 < KB ? last - j0 + 1 : KB);
-            loom_attn_touch_next_block(g, j0, last, KB, t->d_head); /* on its way while this one computes */
             const float *krow[KB], *vrow[KB];
             block_rows(krow, vrow, g, j0, nk);
             km_block(&st, krow, vrow, nk, g->pos0 + j0);
