@@ -52,11 +52,13 @@ static __m256i tail_mask(int dh) {
  * d_head. Value tiles walk one column of all the block's rows; in the KV cache those rows lie kvd floats apart
  * (2 KiB for Llama 4), so the lines of one column fall into two L1 sets and evict each other before the next
  * lane pass reads them again: packed, each row is read once, in order, and every pass runs from L1. */
-static void pack_values(float *Vp, int os, const float *const *vrow, uint32_t keys, int NC, __m256i tmask) {
+static void pack_values(float *Vp, int os, const float *const *vrow, uint32_t keys, int NC, __m256i tmask,
+                        ptrdiff_t pf) {
     for (; keys; keys &= keys - 1) {
         int j = __builtin_ctz(keys);
         const float *v = vrow[j];
         float *dst = Vp + j * os;
+        for (int c = 0; c < NC; c += 2) loom_attn_prefetch_ahead(v + 8 * c, pf); /* one per 64-byte line */
         for (int c = 0; c < NC - 1; c++) _mm256_store_ps(dst + 8 * c, _mm256_loadu_ps(v + 8 * c));
         _mm256_store_ps(dst + 8 * (NC - 1), _mm256_maskload_ps(v + 8 * (NC - 1), tmask));
     }
@@ -138,10 +140,11 @@ INLINE void update_outputs(float *O, int os, const float *alpha, const float *P,
     _Alignas(32) float Vp[KB * 256];
     const float *packed[KB];
     if (n_pass > 1) {
-        pack_values(Vp, os, vrow, keys, NC, tmask);
+        pack_values(Vp, os, vrow, keys, NC, tmask, pf);
         for (int j = 0; j < KB; j++) packed[j] = Vp + j * os;
         vrow = packed;
         tmask = _mm256_set1_epi32(-1); /* the packed rows are whole */
+        pf = 0;                        /* and were read (and prefetched ahead) once, here */
     }
     for (int p = 0, m0 = 0; p < n_pass; p++) {
         int n = (nq - m0) / (n_pass - p);

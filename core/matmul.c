@@ -259,7 +259,8 @@ static void mv_units(const mv_plan *pl, int64_t u0, int64_t u1) {
  * of the bandwidth measured in the same windows; docs/PERF.md, stop 15), so both hand work to whoever is free:
  * - steal (default): each thread streams its own contiguous range MV_CHUNK_UNITS at a time and then takes
  *   back halves of the others' (loom_steal_take). One long stream per thread: on the Zen 4 VM the per-layer
- *   dispatches (1-4 MB) read 1.05-1.08x faster than guided, the 340 MB head the same (stop 17).
+ *   dispatches (1-4 MB) read 1.05-1.08x faster than guided, the 340 MB head the same (stop 17), and decode
+ *   tokens alternating between the two ran 1.01-1.03x faster (`loom bench --schedule-ab`, stop 18).
  * - guided (loom_pool_take, at least MV_MIN_UNITS): ~7 separate pieces per thread per matrix, each restarting
  *   its stream (the first lines are demand misses and the far prefetch is not yet running). Also the fallback
  *   for more threads or units than loom_steal holds.
