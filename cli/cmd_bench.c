@@ -393,23 +393,24 @@ int cmd_bench(int argc, char **argv) {
         for (int r = 0; r < o.reps && o.schedule_ab && o.n_gen >= 2; r++) {
             loom_lm_session_reset(s);
             if (o.depth > 0 && loom_lm_eval(s, x, o.depth, logits, LOOM_LOGITS_NONE, &err)) goto fail;
-            double t_r[2] = {0, 0};
+            double t_r[2] = {0, 0}, n_r[2] = {0, 0};
             for (int k = 0; k < o.n_gen; k++) {
                 loom_mv_schedule_force(ab_kind[k % 2]);
                 const double t0 = loom_time_s();
                 const loom_status st = loom_lm_eval(s, x + (size_t)(k % nx) * hp->d_model, 1, logits, LOOM_LOGITS_LAST, &err);
                 t_r[k % 2] += loom_time_s() - t0;
-                ab_tokens[k % 2] += 1;
+                n_r[k % 2] += 1;
                 if (st) {
                     loom_mv_schedule_force(0);
                     goto fail;
                 }
             }
             loom_mv_schedule_force(0);
-            ab_time[0] += t_r[0];
-            ab_time[1] += t_r[1];
-            const int n_steal = (o.n_gen + 1) / 2, n_guided = o.n_gen / 2;
-            ab_ratio.v[ab_ratio.n++] = (n_steal / t_r[0]) / (n_guided / t_r[1]);
+            for (int i = 0; i < 2; i++) {
+                ab_time[i] += t_r[i];
+                ab_tokens[i] += n_r[i];
+            }
+            ab_ratio.v[ab_ratio.n++] = (n_r[0] / t_r[0]) / (n_r[1] / t_r[1]);
         }
         const int probe_streams = probe ? loom_bw_probe_streams(probe) : 0;
         loom_bw_probe_free(probe);
